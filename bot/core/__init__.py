@@ -1,0 +1,1 @@
+"""The pure core: values in, values out. No network, disk, clock, environment or vendor SDKs."""

@@ -1,0 +1,126 @@
+"""The few seams the service needs. Each Protocol is a contract; fakes need not inherit anything.
+
+Every implementation of ``Store`` passes the same contract suite (``tests/test_store_contract.py``):
+the in-memory store, SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Mapping, Protocol, Sequence
+
+from bot.core.models import (
+    Delivery,
+    Entry,
+    Feed,
+    FeedClaim,
+    FeedUpdate,
+    FetchResult,
+    NewDelivery,
+    ParsedFeed,
+    SendResult,
+    Watch,
+)
+
+
+class Fetcher(Protocol):
+    async def fetch(
+        self, url: str, *, etag: str | None = None, last_modified: str | None = None
+    ) -> FetchResult:
+        """One polite conditional GET. Never raises for network or HTTP trouble: that is a FetchResult."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class FeedParser(Protocol):
+    async def parse(
+        self, body: bytes, headers: Mapping[str, str], url: str, feed_id: int
+    ) -> ParsedFeed:
+        """Parse one body with a time limit. A runaway parse is killed and comes back as
+        ``ParsedFeed(is_feed=False, problem=...)``; it never stops the caller."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class Notifier(Protocol):
+    async def send(self, delivery: Delivery) -> SendResult:
+        """Deliver one outbox row. When ``delivery.outcome_unknown`` is set, an earlier attempt may have
+        gone through: look for ``delivery.dedupe_key`` at the destination first and return
+        ``SendResult.sent`` without posting if it is there. Never raises for platform trouble."""
+        ...
+
+
+class Store(Protocol):
+    # ---- feeds ------------------------------------------------------------------------------------
+    async def add_feed(
+        self, url: str, *, interval_s: int, baseline: bool, now: datetime, first_poll_at: datetime,
+        title: str = "", outlet: str = "", language: str = "",
+    ) -> tuple[Feed, bool]:
+        """Add a feed, or return the one already stored under that URL. The bool says it is new."""
+        ...
+
+    async def get_feed(self, feed_id: int) -> Feed | None: ...
+
+    async def list_feeds(self) -> list[Feed]: ...
+
+    async def remove_feed(self, feed_id: int) -> bool:
+        """Remove a feed and its entries. False if there was no such feed."""
+        ...
+
+    async def claim_due_feeds(
+        self, now: datetime, *, limit: int, lease_s: float, feed_ids: Sequence[int] | None = None,
+        force: bool = False,
+    ) -> list[FeedClaim]:
+        """Lease up to ``limit`` feeds whose ``next_poll_at <= now`` (or every named / every feed with
+        ``force``), never a retired one, never one whose lease is still running. The lease pushes
+        ``next_poll_at`` forward by ``lease_s``, so a poller that dies lets its feeds come due again."""
+        ...
+
+    async def known_identities(self, feed_id: int, identities: Sequence[str]) -> set[str]:
+        """Which of these identities are already stored for this feed."""
+        ...
+
+    async def finish_poll(
+        self, claim: FeedClaim, update: FeedUpdate, entries: Sequence[Entry],
+        deliveries: Sequence[NewDelivery], matches: Sequence[tuple[str, int, str]] = (),
+    ) -> list[Entry] | None:
+        """In one transaction: store the entries that are new for this feed (identity unique per feed),
+        create the deliveries that do not exist yet (``(destination, dedupe_key)`` unique), record the
+        matches (entry identity, watch id, reasons as JSON) and write the feed update.
+
+        Returns only the entries that were new, with their ids. Returns None, and writes nothing, if the
+        claim's lease was lost (another poller holds the feed now)."""
+        ...
+
+    # ---- watches ----------------------------------------------------------------------------------
+    async def add_watch(self, query: str, destination: str, *, created_by: str, now: datetime) -> Watch: ...
+
+    async def list_watches(self, destination: str | None = None) -> list[Watch]: ...
+
+    async def remove_watch(self, watch_id: int) -> bool: ...
+
+    # ---- entries ----------------------------------------------------------------------------------
+    async def recent_entries(self, since: datetime, *, limit: int = 10_000) -> list[Entry]: ...
+
+    # ---- outbox -----------------------------------------------------------------------------------
+    async def claim_deliveries(self, now: datetime, *, limit: int, lease_s: float) -> list[Delivery]:
+        """Lease deliverable rows, oldest first, keeping per-destination order: a destination whose
+        oldest unsent row is not yet due (waiting for a retry) contributes nothing. A row whose earlier
+        claim lapsed comes back with ``outcome_unknown=True``."""
+        ...
+
+    async def mark_sent(self, delivery: Delivery, *, message_ref: str | None, now: datetime) -> None: ...
+
+    async def mark_retry(self, delivery: Delivery, *, next_attempt_at: datetime, error: str) -> None: ...
+
+    async def mark_dead(self, delivery: Delivery, *, error: str, now: datetime) -> None: ...
+
+    async def release(self, deliveries: Sequence[Delivery]) -> None:
+        """Give back claimed rows that were not attempted (their status returns to pending)."""
+        ...
+
+    async def list_deliveries(self, status: str | None = None, *, limit: int = 1000) -> list[Delivery]: ...
+
+    async def close(self) -> None: ...

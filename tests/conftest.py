@@ -1,0 +1,1 @@
+"""Fixtures shared across the suite. Module-specific fixtures live beside their tests."""
