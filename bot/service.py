@@ -1,0 +1,350 @@
+"""What the bot does: poll due feeds, turn new matching entries into outbox rows, deliver the outbox,
+and manage feeds and watches. Everything outside (HTTP, parsing process, database, chat platforms, the
+clock) comes in through ``bot.ports`` and plain values; the composition root (``bot.app.bootstrap``)
+decides which implementations.
+
+Promises kept here, and how:
+- *Nothing is lost.* Entries, matches, outbox rows and the feed's new state are written in one
+  transaction (``Store.finish_poll``); a crash before it means the poll simply happens again.
+- *Nothing is posted twice.* One outbox row per (destination, story), enforced by a unique key; a row
+  whose send may have happened (its claim lapsed) is handed to the notifier with ``outcome_unknown`` so
+  it can look before posting again.
+- *A broken feed never stops the rest.* Each feed is polled in its own task; its trouble becomes its
+  health (``FeedUpdate``), never an exception in the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Mapping, Sequence
+
+from bot.core import polling
+from bot.core.destinations import parse_destination
+from bot.core.errors import NotFound, UsageError
+from bot.core.matching import Matcher
+from bot.core.messages import build_alert
+from bot.core.models import (
+    Delivery,
+    Entry,
+    Feed,
+    FeedClaim,
+    FetchOutcome,
+    Hit,
+    NewDelivery,
+    ParsedFeed,
+    SendResult,
+    SendStatus,
+    Watch,
+)
+from bot.core.query import parse as parse_query
+from bot.ports import FeedParser, Fetcher, Notifier, Store
+
+log = logging.getLogger("wirewatch.service")
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    poll_batch: int = 50  # feeds claimed per tick
+    poll_lease_s: float = 120.0  # must exceed fetch timeout + parse timeout
+    default_interval_s: int = 600
+    delivery_batch: int = 100
+    delivery_lease_s: float = 60.0
+    retry_base_s: float = 5.0  # first retry of a failed send
+    retry_cap_s: float = 900.0
+    max_attempts: int = 50  # then the delivery is dead-lettered with its last error
+    unconfigured_retry_s: float = 600.0  # a destination whose platform is not configured yet
+    policy: polling.PollPolicy = field(default_factory=polling.PollPolicy)
+
+
+@dataclass(slots=True)
+class FeedPollResult:
+    feed_id: int
+    url: str
+    outcome: str  # "new entries", "not modified", "error", "lease lost", ...
+    new_entries: int = 0
+    alerts: int = 0
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class PollReport:
+    feeds: list[FeedPollResult] = field(default_factory=list)
+
+    @property
+    def new_entries(self) -> int:
+        return sum(f.new_entries for f in self.feeds)
+
+    @property
+    def alerts(self) -> int:
+        return sum(f.alerts for f in self.feeds)
+
+
+@dataclass(slots=True)
+class DeliveryReport:
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class Service:
+    def __init__(
+        self,
+        store: Store,
+        fetcher: Fetcher,
+        parser: FeedParser,
+        notifiers: Mapping[str, Notifier],
+        *,
+        config: ServiceConfig | None = None,
+        clock: Clock = utc_now,
+        rng: random.Random | None = None,
+        places=None,
+    ):
+        self.store = store
+        self.fetcher = fetcher
+        self.parser = parser
+        self.notifiers = dict(notifiers)
+        self.config = config or ServiceConfig()
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.places = places
+        self._matcher: Matcher | None = None
+        self._matcher_key: tuple | None = None
+        self._watches: dict[int, Watch] = {}
+
+    # ------------------------------------------------------------------------------------------------
+    # Feeds and watches (what commands call)
+    # ------------------------------------------------------------------------------------------------
+
+    async def add_feed(
+        self, url: str, *, interval_s: int | None = None, baseline: bool = True, title: str = "",
+        outlet: str = "", language: str = "",
+    ) -> tuple[Feed, bool]:
+        url = (url or "").strip()
+        if not url.lower().startswith(("http://", "https://")):
+            raise UsageError(f"{url!r} is not a feed URL: give an http:// or https:// address")
+        interval = interval_s or self.config.default_interval_s
+        if interval < self.config.policy.min_interval_s:
+            raise UsageError(
+                f"interval {interval}s is shorter than the minimum of "
+                f"{self.config.policy.min_interval_s}s (WIREWATCH_MIN_INTERVAL)"
+            )
+        now = self.clock()
+        return await self.store.add_feed(
+            url, interval_s=interval, baseline=baseline, now=now,
+            first_poll_at=polling.first_poll_at(now, interval, self.rng),
+            title=title, outlet=outlet, language=language,
+        )
+
+    async def remove_feed(self, feed_id: int) -> None:
+        if not await self.store.remove_feed(feed_id):
+            raise NotFound(f"there is no feed {feed_id}; `wirewatch feed list` shows the feeds and their IDs")
+
+    async def add_watch(self, query: str, destination: str, *, created_by: str = "") -> Watch:
+        parsed = parse_query(query, places=self.places) if self.places else parse_query(query)
+        dest = parse_destination(destination)
+        return await self.store.add_watch(str(parsed), str(dest), created_by=created_by, now=self.clock())
+
+    async def remove_watch(self, watch_id: int) -> None:
+        if not await self.store.remove_watch(watch_id):
+            raise NotFound(f"there is no watch {watch_id}; `wirewatch watch list` shows the watches and their IDs")
+
+    # ------------------------------------------------------------------------------------------------
+    # Polling
+    # ------------------------------------------------------------------------------------------------
+
+    async def poll_due_feeds(
+        self, *, feed_ids: Sequence[int] | None = None, force: bool = False, now: datetime | None = None
+    ) -> PollReport:
+        """Claim due feeds (or the named ones / all with ``force``) and poll them concurrently.
+        The fetcher bounds concurrency per host and overall; here every claimed feed gets a task."""
+        now = now or self.clock()
+        claims = await self.store.claim_due_feeds(
+            now, limit=self.config.poll_batch if not (force or feed_ids) else 100_000,
+            lease_s=self.config.poll_lease_s, feed_ids=feed_ids, force=force,
+        )
+        report = PollReport()
+        if not claims:
+            return report
+        await self._refresh_matcher()
+        results = await asyncio.gather(*(self._poll_guarded(c) for c in claims))
+        report.feeds.extend(results)
+        return report
+
+    async def _poll_guarded(self, claim: FeedClaim) -> FeedPollResult:
+        try:
+            return await self.poll_feed(claim)
+        except Exception as exc:  # noqa: BLE001 - one feed's bug must not stop the others; logged loudly
+            log.exception("poll failed", extra={"feed_id": claim.feed.id, "feed_url": claim.feed.url})
+            return FeedPollResult(claim.feed.id, claim.feed.url, "internal error", error=repr(exc))
+
+    async def poll_feed(self, claim: FeedClaim) -> FeedPollResult:
+        feed = claim.feed
+        started = time.monotonic()
+        result = await self.fetcher.fetch(feed.url, etag=feed.etag, last_modified=feed.last_modified)
+        parsed: ParsedFeed | None = None
+        if result.outcome is FetchOutcome.MODIFIED:
+            parsed = await self.parser.parse(result.body, result.headers, result.final_url or feed.url, feed.id)
+        now = self.clock()
+        update = polling.plan_after_fetch(feed, result, parsed, now=now, rng=self.rng, policy=self.config.policy)
+
+        entries: list[Entry] = list(parsed.entries) if parsed and parsed.is_feed else []
+        deliveries: list[NewDelivery] = []
+        matches: list[tuple[str, int, str]] = []
+        if entries:
+            known = await self.store.known_identities(feed.id, [e.identity for e in entries])
+            fresh = [e for e in entries if e.identity not in known]
+            if fresh and self._matcher is not None:
+                deliveries, matches = self._alerts_for(feed, fresh, now)
+        stored = await self.store.finish_poll(claim, update, entries, deliveries, matches)
+        elapsed_ms = int((time.monotonic() - started) * 1000)
+        if stored is None:
+            log.warning("lease lost; another poller owns the feed now", extra={"feed_id": feed.id})
+            return FeedPollResult(feed.id, feed.url, "lease lost")
+        outcome = result.outcome.value if update.last_error is None else "error"
+        log.info(
+            "polled",
+            extra={"feed_id": feed.id, "feed_url": feed.url, "status": result.status, "outcome": outcome,
+                   "new_entries": len(stored), "alerts": len(deliveries), "elapsed_ms": elapsed_ms},
+        )
+        return FeedPollResult(
+            feed.id, feed.url, outcome, new_entries=len(stored),
+            alerts=len(deliveries) if not feed.baseline_pending else 0, error=update.last_error,
+        )
+
+    def _alerts_for(
+        self, feed: Feed, entries: Sequence[Entry], now: datetime
+    ) -> tuple[list[NewDelivery], list[tuple[str, int, str]]]:
+        """Match new entries against every watch at once; one outbox row per (destination, story).
+
+        A feed's first successful poll is its baseline: matches are recorded (so ``watch test`` and the
+        digest know them) but nothing is sent, or adding a feed would flood every channel with its
+        back catalogue."""
+        assert self._matcher is not None
+        by_key: "OrderedDict[tuple[str, str], tuple[Entry, list[tuple[Watch, Sequence[Hit]]]]]" = OrderedDict()
+        matches: list[tuple[str, int, str]] = []
+        for entry in entries:
+            for m in self._matcher.match(entry):
+                watch = self._watches.get(m.watch_id)
+                if watch is None:
+                    continue
+                matches.append((entry.identity, watch.id, _reasons_json(m.hits)))
+                if watch.muted_until and watch.muted_until > now:
+                    continue
+                key = (watch.destination, entry.story_key or entry.identity)
+                slot = by_key.setdefault(key, (entry, []))
+                slot[1].append((watch, m.hits))
+        if feed.baseline_pending:
+            return [], matches
+        deliveries = []
+        for (destination, _), (entry, matched) in by_key.items():
+            alert = build_alert(destination, entry, feed, matched)
+            deliveries.append(NewDelivery(destination, alert.alert_key, "alert", alert.to_payload()))
+        return deliveries, matches
+
+    async def _refresh_matcher(self) -> None:
+        """Rebuild the matcher when the watches changed (another process may have added one)."""
+        watches = await self.store.list_watches()
+        key = tuple((w.id, w.query, w.destination, w.muted_until) for w in watches)
+        if key == self._matcher_key and self._matcher is not None:
+            return
+        self._watches = {w.id: w for w in watches}
+        self._matcher = Matcher.build(watches, places=self.places) if self.places else Matcher.build(watches)
+        self._matcher_key = key
+        for problem in getattr(self._matcher, "errors", ()):
+            log.warning("watch skipped: %s", problem)
+
+    # ------------------------------------------------------------------------------------------------
+    # Delivery
+    # ------------------------------------------------------------------------------------------------
+
+    async def deliver_pending(self, *, now: datetime | None = None) -> DeliveryReport:
+        """Drain what is due in the outbox: destinations in parallel, each one in order.
+
+        A transient failure stops that destination's queue (later rows wait, so order holds) without
+        holding up any other destination; a permanent one dead-letters the row and the queue goes on."""
+        now = now or self.clock()
+        claimed = await self.store.claim_deliveries(
+            now, limit=self.config.delivery_batch, lease_s=self.config.delivery_lease_s
+        )
+        report = DeliveryReport()
+        queues: "OrderedDict[str, list[Delivery]]" = OrderedDict()
+        for d in claimed:
+            queues.setdefault(d.destination, []).append(d)
+        await asyncio.gather(*(self._deliver_queue(q, report) for q in queues.values()))
+        return report
+
+    async def deliver_all(self) -> DeliveryReport:
+        """Deliver until nothing more is due now (or a destination must wait for a retry)."""
+        total = DeliveryReport()
+        while True:
+            report = await self.deliver_pending()
+            total.sent += report.sent
+            total.retried += report.retried
+            total.dead += report.dead
+            total.errors += report.errors
+            if report.sent + report.dead == 0 or report.retried:
+                return total
+
+    async def _deliver_queue(self, queue: list[Delivery], report: DeliveryReport) -> None:
+        for i, delivery in enumerate(queue):
+            notifier = self.notifiers.get(delivery.destination.split(":", 1)[0])
+            if notifier is None:
+                kind = delivery.destination.split(":", 1)[0]
+                error = f"{kind} is not configured in this process; see the README's settings table"
+                await self.store.mark_retry(
+                    delivery, next_attempt_at=self.clock() + timedelta(seconds=self.config.unconfigured_retry_s),
+                    error=error,
+                )
+                await self.store.release(queue[i + 1:])
+                report.retried += 1
+                report.errors.append(error)
+                return
+            try:
+                result = await notifier.send(delivery)
+            except Exception as exc:  # noqa: BLE001 - a notifier bug becomes a retry, logged with traceback
+                log.exception("notifier raised", extra={"channel": delivery.destination})
+                result = SendResult.retry(f"internal error: {exc!r}")
+            now = self.clock()
+            if result.status is SendStatus.SENT:
+                await self.store.mark_sent(delivery, message_ref=result.message_ref, now=now)
+                report.sent += 1
+                continue
+            if result.status is SendStatus.PERMANENT or delivery.attempts >= self.config.max_attempts:
+                await self.store.mark_dead(delivery, error=result.error or "failed", now=now)
+                log.error("delivery dead-lettered",
+                          extra={"channel": delivery.destination, "error": result.error})
+                report.dead += 1
+                report.errors.append(f"{delivery.destination}: {result.error}")
+                continue
+            delay = result.retry_after_s
+            if delay is None:
+                delay = polling.backoff_s(
+                    delivery.attempts, base_s=self.config.retry_base_s, cap_s=self.config.retry_cap_s, rng=self.rng
+                )
+            await self.store.mark_retry(delivery, next_attempt_at=now + timedelta(seconds=delay),
+                                        error=result.error or "failed")
+            await self.store.release(queue[i + 1:])
+            report.retried += 1
+            report.errors.append(f"{delivery.destination}: {result.error}")
+            return
+
+
+def _reasons_json(hits: Sequence[Hit]) -> str:
+    return json.dumps(
+        [{"term": h.term, "text": h.matched_text, "field": h.field, "place": h.place} for h in hits],
+        ensure_ascii=False,
+    )
