@@ -1,0 +1,870 @@
+"""The ``Store`` on SQLAlchemy 2 (async): SQLite by default, PostgreSQL for several workers.
+
+The database is the only coordinator between workers (see ``reference/scale.md``):
+
+- Due feeds are leased with one statement, ``WITH due AS (SELECT ... ORDER BY next_poll_at LIMIT n FOR UPDATE
+  SKIP LOCKED) UPDATE feeds ... RETURNING``. The lease pushes ``next_poll_at`` forward, so a dead poller's
+  feeds simply come due again, and a fresh token per claim fences the finish: a stale poller cannot
+  overwrite newer state. On SQLite ``FOR UPDATE`` compiles to nothing; the claim is still one write
+  statement inside ``BEGIN IMMEDIATE`` and SQLite has one writer at a time.
+- Storing entries, recording matches and creating outbox rows happen in the same transaction as the fenced
+  feed update, with ``INSERT ... ON CONFLICT DO NOTHING`` on the unique keys: an outbox row exists only if
+  its poll committed, and a second one for the same (destination, dedupe_key) is impossible.
+
+Schema changes are Alembic migrations in ``bot/adapters/migrations`` (hand-written); the tables below are
+the runtime description of the same schema, with the Python-side types (aware UTC datetimes, NUL-free text).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Sequence, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    and_,
+    case,
+    delete,
+    event,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy import update as sql_update
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import TypeDecorator
+
+from bot.core.errors import ConfigError
+from bot.core.models import (
+    Delivery,
+    DeliveryStatus,
+    Entry,
+    Feed,
+    FeedClaim,
+    FeedStatus,
+    FeedUpdate,
+    NewDelivery,
+    Watch,
+)
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+TRANSIENT_RETRIES = 5  # attempts for a transaction that hit a deadlock, serialization failure or busy SQLite
+CHUNK = 500  # rows per multi-row INSERT / IN list (SQLite allows 32,766 bound parameters)
+# Serialises outbox claims on PostgreSQL (pg_advisory_xact_lock): per-destination order needs it, see
+# claim_deliveries. Any constant that no other code uses; this is "wirewatch" in ASCII, truncated.
+OUTBOX_CLAIM_LOCK = 0x7769726577617463
+MIGRATION_LOCK = OUTBOX_CLAIM_LOCK + 1
+# SQLSTATEs worth a retry: serialization_failure, deadlock_detected, lock_not_available.
+TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03"}
+
+T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------------------------------
+# Column types
+# --------------------------------------------------------------------------------------------------
+
+
+class UtcDateTime(TypeDecorator):
+    """Aware UTC in, aware UTC out, on every dialect.
+
+    PostgreSQL keeps ``timestamptz``. SQLite has no time zones: values are written as naive UTC text in one
+    fixed format (so ``<=`` on the text is ``<=`` on the time) and read back with ``tzinfo=UTC``. A naive
+    datetime is a bug in the caller and is refused rather than guessed at.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: wirewatch stores aware UTC datetimes only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class CleanText(TypeDecorator):
+    """Text with NUL characters removed on the way in: PostgreSQL ``text`` rejects them, and a feed that
+    smuggles one in must not make its whole poll fail. Parsing should already have dropped them; this is
+    the last defence."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return value.replace("\x00", "") if value else value
+
+
+metadata = MetaData()
+
+feed_table = Table(
+    "feeds", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("url", CleanText, nullable=False),
+    Column("title", CleanText, nullable=False),
+    Column("outlet", CleanText, nullable=False),
+    Column("language", CleanText, nullable=False),
+    Column("interval_s", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("etag", CleanText),
+    Column("last_modified", CleanText),
+    Column("next_poll_at", UtcDateTime, index=True),
+    Column("last_polled_at", UtcDateTime),
+    Column("last_success_at", UtcDateTime),
+    Column("last_error", CleanText),
+    Column("consecutive_failures", Integer, nullable=False),
+    Column("failing_since", UtcDateTime),
+    Column("baseline_pending", Boolean, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("entries_seen", Integer, nullable=False),
+    Column("lease_token", String(36)),
+    Column("leased_until", UtcDateTime),
+    UniqueConstraint("url", name="uq_feeds_url"),
+)
+
+entry_table = Table(
+    "entries", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("feed_id", Integer, ForeignKey("feeds.id", ondelete="CASCADE"), nullable=False),
+    Column("identity", CleanText, nullable=False),
+    Column("guid", CleanText, nullable=False),
+    Column("url", CleanText, nullable=False),
+    Column("title", CleanText, nullable=False),
+    Column("summary", CleanText, nullable=False),
+    Column("author", CleanText, nullable=False),
+    Column("language", CleanText, nullable=False),
+    Column("published", UtcDateTime),
+    Column("fetched_at", UtcDateTime, nullable=False),
+    Column("story_key", CleanText, nullable=False),
+    UniqueConstraint("feed_id", "identity", name="uq_entries_feed_identity"),
+)
+
+destination_table = Table(
+    "destinations", metadata,
+    Column("key", CleanText, primary_key=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("timezone", CleanText),
+    Column("digest_time", String(5)),
+    Column("digest_enabled", Boolean, nullable=False),
+)
+
+watch_table = Table(
+    "watches", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("query", CleanText, nullable=False),
+    Column("destination", CleanText, nullable=False),
+    Column("created_by", CleanText, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("muted_until", UtcDateTime),
+)
+
+match_table = Table(
+    "matches", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("entry_id", Integer, ForeignKey("entries.id", ondelete="CASCADE"), nullable=False),
+    Column("watch_id", Integer, nullable=False),
+    Column("reasons", CleanText, nullable=False),
+    UniqueConstraint("entry_id", "watch_id", name="uq_matches_entry_watch"),
+)
+
+delivery_table = Table(
+    "deliveries", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("destination", CleanText, nullable=False),
+    Column("dedupe_key", CleanText, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("payload", CleanText, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("last_error", CleanText),
+    Column("message_ref", CleanText),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime),
+    Column("claim_token", String(36)),
+    Column("claimed_until", UtcDateTime),
+    Column("outcome_unknown", Boolean, nullable=False),
+    UniqueConstraint("destination", "dedupe_key", name="uq_deliveries_destination_key"),
+)
+
+digest_table = Table(
+    "digests", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("destination", CleanText, nullable=False),
+    Column("local_date", String(10), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("sent_at", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("destination", "local_date", name="uq_digests_destination_date"),
+)
+
+
+# --------------------------------------------------------------------------------------------------
+# URLs, engines, migrations
+# --------------------------------------------------------------------------------------------------
+
+_URL_HELP = "expected e.g. sqlite:///wirewatch.db or postgresql://user:password@host:5432/wirewatch"
+
+
+def normalise_url(raw: str) -> URL:
+    """Accept the sync spellings people paste (``sqlite:///``, ``postgresql://``) and map them to the async
+    drivers wirewatch runs on. Anything else is a ConfigError naming the setting."""
+    text = (raw or "").strip()
+    if not text:
+        raise ConfigError(f"WIREWATCH_DATABASE_URL is empty; {_URL_HELP}")
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        raise ConfigError(f"WIREWATCH_DATABASE_URL is not a database URL; {_URL_HELP}") from None
+    drivername = url.drivername
+    if drivername in ("sqlite", "sqlite+pysqlite", "sqlite+aiosqlite"):
+        url = url.set(drivername="sqlite+aiosqlite")
+        if url.database and url.database != ":memory:":
+            parent = Path(url.database).expanduser().resolve().parent
+            if not parent.is_dir():
+                raise ConfigError(
+                    f"WIREWATCH_DATABASE_URL points at a SQLite file in {parent}, which does not exist"
+                )
+        return url
+    if drivername in ("postgresql", "postgres", "postgresql+asyncpg"):
+        return url.set(drivername="postgresql+asyncpg")
+    raise ConfigError(
+        f"WIREWATCH_DATABASE_URL uses {drivername!r}, which wirewatch does not support; {_URL_HELP}"
+    )
+
+
+def make_engine(raw_url: str) -> AsyncEngine:
+    """An async engine set up for wirewatch's transactions.
+
+    SQLite: WAL (readers do not block the writer), ``busy_timeout`` (wait for the writer instead of failing),
+    foreign keys on (entries cascade with their feed), and every transaction begins ``IMMEDIATE`` so it takes
+    the write lock up front and never fails trying to upgrade a stale read snapshot (SQLAlchemy's recipe:
+    the driver's own BEGIN switched off, ours emitted on the ``begin`` event).
+    """
+    url = normalise_url(raw_url)
+    if url.get_backend_name() == "postgresql":
+        return create_async_engine(url, pool_pre_ping=True)
+
+    in_memory = not url.database or url.database == ":memory:"
+    engine = create_async_engine(url, poolclass=StaticPool) if in_memory else create_async_engine(url)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if not in_memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _alembic_config() -> Config:
+    """Alembic configured in code: no ini file to ship or find."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+async def _check_connect(engine: AsyncEngine) -> None:
+    """Connect once, turning "cannot reach it" into a ConfigError that names the setting."""
+    try:
+        async with engine.connect():
+            pass
+    except (OSError, DBAPIError) as exc:
+        where = engine.url.render_as_string(hide_password=True)
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise ConfigError(f"WIREWATCH_DATABASE_URL: cannot connect to {where}: {reason}") from exc
+
+
+async def _upgrade_engine(engine: AsyncEngine, revision: str = "head") -> None:
+    def run(sync_conn: Any) -> None:
+        config = _alembic_config()
+        config.attributes["connection"] = sync_conn
+        command.upgrade(config, revision)
+
+    async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Several workers starting at once: one migrates, the others wait and then find head.
+            await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+        await conn.run_sync(run)
+
+
+async def upgrade(url: str, revision: str = "head") -> str | None:
+    """``wirewatch db upgrade``: migrate the database to ``revision``; returns the revision reached."""
+    engine = make_engine(url)
+    try:
+        await _check_connect(engine)
+        await _upgrade_engine(engine, revision)
+        return await _current_revision(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _current_revision(engine: AsyncEngine) -> str | None:
+    async with engine.connect() as conn:
+        return await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
+
+
+async def current_revision(url: str) -> str | None:
+    """The schema revision the database is at (None: never migrated)."""
+    engine = make_engine(url)
+    try:
+        await _check_connect(engine)
+        return await _current_revision(engine)
+    finally:
+        await engine.dispose()
+
+
+async def open_store(url: str) -> "SqlStore":
+    """Open the database named by ``url`` (``WIREWATCH_DATABASE_URL``), migrate it to head, return the store."""
+    engine = make_engine(url)
+    try:
+        await _check_connect(engine)
+        await _upgrade_engine(engine)
+    except BaseException:
+        await engine.dispose()
+        raise
+    return SqlStore(engine)
+
+
+# --------------------------------------------------------------------------------------------------
+# Row mapping
+# --------------------------------------------------------------------------------------------------
+
+
+def _feed(row: Any) -> Feed:
+    return Feed(
+        id=row.id, url=row.url, title=row.title, interval_s=row.interval_s, status=FeedStatus(row.status),
+        etag=row.etag, last_modified=row.last_modified, next_poll_at=row.next_poll_at,
+        last_polled_at=row.last_polled_at, last_success_at=row.last_success_at, last_error=row.last_error,
+        consecutive_failures=row.consecutive_failures, failing_since=row.failing_since,
+        baseline_pending=bool(row.baseline_pending), created_at=row.created_at,
+        entries_seen=row.entries_seen, outlet=row.outlet, language=row.language,
+    )
+
+
+def _entry(row: Any) -> Entry:
+    return Entry(
+        feed_id=row.feed_id, identity=row.identity, title=row.title, url=row.url, summary=row.summary,
+        author=row.author, language=row.language, published=row.published, guid=row.guid,
+        story_key=row.story_key, id=row.id, fetched_at=row.fetched_at,
+    )
+
+
+def _watch(row: Any) -> Watch:
+    return Watch(
+        id=row.id, query=row.query, destination=row.destination, created_by=row.created_by,
+        created_at=row.created_at, muted_until=row.muted_until,
+    )
+
+
+def _delivery(row: Any) -> Delivery:
+    return Delivery(
+        id=row.id, destination=row.destination, dedupe_key=row.dedupe_key, kind=row.kind,
+        payload=json.loads(row.payload), status=DeliveryStatus(row.status), attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at, last_error=row.last_error, message_ref=row.message_ref,
+        created_at=row.created_at, sent_at=row.sent_at, outcome_unknown=bool(row.outcome_unknown),
+        claim_token=row.claim_token or "",
+    )
+
+
+def strip_nul_entry(entry: Entry) -> Entry:
+    """The entry as it will be stored: text fields without NUL (see ``CleanText``)."""
+    fields = ("identity", "title", "url", "summary", "author", "language", "guid", "story_key")
+    if not any("\x00" in getattr(entry, name) for name in fields):
+        return entry
+    return dataclasses.replace(entry, **{name: getattr(entry, name).replace("\x00", "") for name in fields})
+
+
+def _chunks(items: Sequence[T], size: int = CHUNK) -> list[Sequence[T]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _is_transient(exc: DBAPIError) -> bool:
+    """Deadlocks, serialization failures, a busy SQLite and dropped connections are worth another go;
+    anything else (a constraint, a syntax error) would fail the same way again."""
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) in TRANSIENT_SQLSTATES:
+        return True
+    text = str(orig).lower()
+    return "database is locked" in text or "database is busy" in text or "deadlock detected" in text
+
+
+# --------------------------------------------------------------------------------------------------
+# The store
+# --------------------------------------------------------------------------------------------------
+
+
+class SqlStore:
+    """``bot.ports.Store`` on SQLite or PostgreSQL. Build it with ``open_store(url)``."""
+
+    def __init__(self, engine: AsyncEngine):
+        self._engine = engine
+        self._dialect = engine.dialect.name
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        return self._dialect
+
+    def _insert(self, table: Table) -> Any:
+        return (pg_dialect.insert if self._dialect == "postgresql" else sqlite_dialect.insert)(table)
+
+    async def _tx(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run ``work`` in one transaction, retrying it whole on a transient error."""
+        for attempt in range(1, TRANSIENT_RETRIES + 1):
+            try:
+                async with self._engine.begin() as conn:
+                    return await work(conn)
+            except DBAPIError as exc:
+                if attempt == TRANSIENT_RETRIES or not _is_transient(exc):
+                    raise
+                log.warning("store transaction retried", extra={"attempt": attempt, "error": str(exc.orig)})
+                await asyncio.sleep(0.02 * 2**attempt * (0.5 + random.random()))
+        raise AssertionError("unreachable")
+
+    # ---- feeds ------------------------------------------------------------------------------------
+
+    async def add_feed(
+        self, url: str, *, interval_s: int, baseline: bool, now: datetime, first_poll_at: datetime,
+        title: str = "", outlet: str = "", language: str = "",
+    ) -> tuple[Feed, bool]:
+        """The URL is the feed's identity: adding it twice returns the stored one, unchanged."""
+
+        async def work(conn: AsyncConnection) -> tuple[Feed, bool]:
+            stmt = (
+                self._insert(feed_table)
+                .values(
+                    url=url, title=title, outlet=outlet, language=language, interval_s=interval_s,
+                    status=FeedStatus.NEW.value, next_poll_at=first_poll_at, consecutive_failures=0,
+                    baseline_pending=baseline, created_at=now, entries_seen=0,
+                )
+                .on_conflict_do_nothing(index_elements=["url"])
+                .returning(*feed_table.c)
+            )
+            row = (await conn.execute(stmt)).first()
+            if row is not None:
+                return _feed(row), True
+            existing = (await conn.execute(select(feed_table).where(feed_table.c.url == url.replace("\x00", "")))).one()
+            return _feed(existing), False
+
+        return await self._tx(work)
+
+    async def get_feed(self, feed_id: int) -> Feed | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(feed_table).where(feed_table.c.id == feed_id))).first()
+        return _feed(row) if row else None
+
+    async def list_feeds(self) -> list[Feed]:
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(select(feed_table).order_by(feed_table.c.id))).all()
+        return [_feed(r) for r in rows]
+
+    async def remove_feed(self, feed_id: int) -> bool:
+        async def work(conn: AsyncConnection) -> bool:
+            # Entries (and their match_table) go by ON DELETE CASCADE; delete them explicitly too, so the
+            # outcome does not depend on a connection having foreign keys switched on.
+            entry_ids = select(entry_table.c.id).where(entry_table.c.feed_id == feed_id)
+            await conn.execute(delete(match_table).where(match_table.c.entry_id.in_(entry_ids)))
+            await conn.execute(delete(entry_table).where(entry_table.c.feed_id == feed_id))
+            result = await conn.execute(delete(feed_table).where(feed_table.c.id == feed_id))
+            return result.rowcount > 0
+
+        return await self._tx(work)
+
+    async def claim_due_feeds(
+        self, now: datetime, *, limit: int, lease_s: float, feed_ids: Sequence[int] | None = None,
+        force: bool = False,
+    ) -> list[FeedClaim]:
+        """One statement: pick, lock (PostgreSQL: SKIP LOCKED, so workers never wait on each other) and
+        lease. ``limit`` applies with ``force`` too; callers loop until a claim comes back empty."""
+        if limit <= 0 or (feed_ids is not None and not feed_ids):
+            return []
+        token = str(uuid.uuid4())
+        until = now + timedelta(seconds=lease_s)
+        conditions = [
+            feed_table.c.status != FeedStatus.RETIRED.value,
+            or_(feed_table.c.leased_until.is_(None), feed_table.c.leased_until <= now),
+        ]
+        if not force:
+            conditions.append(feed_table.c.next_poll_at <= now)
+        if feed_ids is not None:
+            conditions.append(feed_table.c.id.in_(list(feed_ids)))
+        due = (
+            select(feed_table.c.id)
+            .where(*conditions)
+            .order_by(feed_table.c.next_poll_at, feed_table.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .cte("due")
+        )
+        stmt = (
+            sql_update(feed_table)
+            .where(feed_table.c.id.in_(select(due.c.id)))
+            .values(next_poll_at=until, leased_until=until, lease_token=token)
+            .returning(*feed_table.c)
+        )
+
+        async def work(conn: AsyncConnection) -> list[FeedClaim]:
+            rows = (await conn.execute(stmt)).all()
+            return [FeedClaim(feed=_feed(r), token=token) for r in sorted(rows, key=lambda r: r.id)]
+
+        return await self._tx(work)
+
+    async def known_identities(self, feed_id: int, identities: Sequence[str]) -> set[str]:
+        wanted = list(dict.fromkeys(identities))
+        found: set[str] = set()
+        async with self._engine.connect() as conn:
+            for chunk in _chunks(wanted):
+                stmt = select(entry_table.c.identity).where(
+                    entry_table.c.feed_id == feed_id, entry_table.c.identity.in_(list(chunk))
+                )
+                found.update((await conn.execute(stmt)).scalars())
+        return found
+
+    async def finish_poll(
+        self, claim: FeedClaim, update: FeedUpdate, entries: Sequence[Entry],
+        deliveries: Sequence[NewDelivery], matches: Sequence[tuple[str, int, str]] = (),
+    ) -> list[Entry] | None:
+        """The fenced feed update goes first: if the token no longer matches, nothing at all is written."""
+        feed_id = claim.feed.id
+        now = update.polled_at
+
+        # Within one body a repeated identity keeps its first occurrence (see core.dedupe for why).
+        unique: dict[str, Entry] = {}
+        for entry in map(strip_nul_entry, entries):
+            unique.setdefault(entry.identity, entry)
+
+        async def work(conn: AsyncConnection) -> list[Entry] | None:
+            values = self._feed_update_values(update)
+            if update.url and update.url != claim.feed.url:
+                taken = await conn.execute(
+                    select(feed_table.c.id)
+                    .where(feed_table.c.url == update.url, feed_table.c.id != feed_id)
+                )
+                if taken.first() is not None:
+                    # The feed moved onto a URL another feed already has: keep polling the old one
+                    # rather than break the URL's uniqueness; a human can remove the duplicate.
+                    log.warning("feed moved to a URL already stored", extra={"feed_id": feed_id,
+                                                                            "feed_url": update.url})
+                    values.pop("url")
+            result = await conn.execute(
+                sql_update(feed_table)
+                .where(feed_table.c.id == feed_id, feed_table.c.lease_token == claim.token)
+                .values(**values)
+            )
+            if result.rowcount == 0:
+                return None
+
+            stored: list[Entry] = []
+            for chunk in _chunks(list(unique.items())):
+                rows = [
+                    dict(
+                        feed_id=feed_id, identity=identity, guid=e.guid, url=e.url, title=e.title,
+                        summary=e.summary, author=e.author, language=e.language, published=e.published,
+                        fetched_at=e.fetched_at or now, story_key=e.story_key,
+                    )
+                    for identity, e in chunk
+                ]
+                stmt = (
+                    self._insert(entry_table).values(rows)
+                    .on_conflict_do_nothing(index_elements=["feed_id", "identity"])
+                    .returning(entry_table.c.id, entry_table.c.identity)
+                )
+                ids = {r.identity: r.id for r in (await conn.execute(stmt)).all()}
+                stored.extend(
+                    dataclasses.replace(
+                        e, id=ids[identity], feed_id=feed_id, identity=identity, fetched_at=e.fetched_at or now,
+                    )
+                    for identity, e in chunk
+                    if identity in ids
+                )
+            if stored:
+                await conn.execute(
+                    sql_update(feed_table).where(feed_table.c.id == feed_id)
+                    .values(entries_seen=feed_table.c.entries_seen + len(stored))
+                )
+
+            new_ids = {e.identity: e.id for e in stored}
+            match_rows = [
+                dict(entry_id=new_ids[identity], watch_id=watch_id, reasons=reasons)
+                for identity, watch_id, reasons in matches
+                if identity in new_ids
+            ]
+            for chunk in _chunks(match_rows):
+                await conn.execute(
+                    self._insert(match_table).values(list(chunk))
+                    .on_conflict_do_nothing(index_elements=["entry_id", "watch_id"])
+                )
+
+            delivery_rows = [
+                dict(
+                    destination=d.destination, dedupe_key=d.dedupe_key, kind=d.kind,
+                    payload=json.dumps(dict(d.payload), ensure_ascii=False, default=str),
+                    status=DeliveryStatus.PENDING.value, attempts=0, next_attempt_at=now, created_at=now,
+                    outcome_unknown=False,
+                )
+                for d in deliveries
+            ]
+            for chunk in _chunks(delivery_rows):
+                await conn.execute(
+                    self._insert(delivery_table).values(list(chunk))
+                    .on_conflict_do_nothing(index_elements=["destination", "dedupe_key"])
+                )
+            return stored
+
+        return await self._tx(work)
+
+    @staticmethod
+    def _feed_update_values(u: FeedUpdate) -> dict[str, Any]:
+        values: dict[str, Any] = dict(
+            status=u.status.value, next_poll_at=u.next_poll_at, last_polled_at=u.polled_at,
+            consecutive_failures=u.consecutive_failures, lease_token=None, leased_until=None,
+        )
+        if u.url:
+            values["url"] = u.url
+        if u.title is not None:
+            values["title"] = u.title
+        if u.clear_validators:
+            values["etag"] = None
+            values["last_modified"] = None
+        if u.etag is not None:
+            values["etag"] = u.etag
+        if u.last_modified is not None:
+            values["last_modified"] = u.last_modified
+        if u.last_success_at is not None:
+            values["last_success_at"] = u.last_success_at
+        if u.clear_error:
+            values["last_error"] = None
+        if u.last_error is not None:
+            values["last_error"] = u.last_error
+        if u.clear_failing_since:
+            values["failing_since"] = None
+        if u.failing_since is not None:
+            values["failing_since"] = u.failing_since
+        if u.baseline_done:
+            values["baseline_pending"] = False
+        return values
+
+    # ---- watches ----------------------------------------------------------------------------------
+
+    async def add_watch(self, query: str, destination: str, *, created_by: str, now: datetime) -> Watch:
+        async def work(conn: AsyncConnection) -> Watch:
+            await conn.execute(
+                self._insert(destination_table)
+                .values(key=destination, created_at=now, digest_enabled=True)
+                .on_conflict_do_nothing(index_elements=["key"])
+            )
+            row = (
+                await conn.execute(
+                    watch_table.insert()
+                    .values(query=query, destination=destination, created_by=created_by, created_at=now)
+                    .returning(*watch_table.c)
+                )
+            ).one()
+            return _watch(row)
+
+        return await self._tx(work)
+
+    async def list_watches(self, destination: str | None = None) -> list[Watch]:
+        stmt = select(watch_table).order_by(watch_table.c.id)
+        if destination is not None:
+            stmt = stmt.where(watch_table.c.destination == destination)
+        async with self._engine.connect() as conn:
+            return [_watch(r) for r in (await conn.execute(stmt)).all()]
+
+    async def remove_watch(self, watch_id: int) -> bool:
+        async def work(conn: AsyncConnection) -> bool:
+            return (await conn.execute(delete(watch_table).where(watch_table.c.id == watch_id))).rowcount > 0
+
+        return await self._tx(work)
+
+    # ---- entries ----------------------------------------------------------------------------------
+
+    async def recent_entries(self, since: datetime, *, limit: int = 10_000) -> list[Entry]:
+        """Entries fetched at or after ``since``: the newest ``limit`` of them, oldest first."""
+        stmt = (
+            select(entry_table).where(entry_table.c.fetched_at >= since)
+            .order_by(entry_table.c.fetched_at.desc(), entry_table.c.id.desc()).limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [_entry(r) for r in reversed(rows)]
+
+    # ---- outbox -----------------------------------------------------------------------------------
+
+    async def claim_deliveries(self, now: datetime, *, limit: int, lease_s: float) -> list[Delivery]:
+        """Per-destination order: walk each destination's open rows (pending or sending) by id and take
+        them while they are claimable now; the first one that is not (waiting for a retry, or held by a
+        live claim) holds back everything after it. The window sum counts the non-claimable rows up to
+        and including each row: a row is taken only when that count is 0.
+
+        Window functions cannot be combined with FOR UPDATE, so on PostgreSQL claims are serialised with a
+        transaction-level advisory lock (milliseconds); SQLite's BEGIN IMMEDIATE already serialises them.
+        Without it, two senders could take rows 1 and 2 of one destination and post them out of order.
+
+        ``outcome_unknown`` is sticky: once a claim lapsed mid-send, the row keeps asking for a
+        reconcile until it is sent or dead, because nothing since has proved the first attempt failed."""
+        if limit <= 0:
+            return []
+        d = delivery_table
+        token = str(uuid.uuid4())
+        until = now + timedelta(seconds=lease_s)
+        claimable = or_(
+            and_(d.c.status == DeliveryStatus.PENDING.value, d.c.next_attempt_at <= now),
+            and_(d.c.status == DeliveryStatus.SENDING.value, d.c.claimed_until <= now),
+        )
+        blocked = (
+            func.sum(case((claimable, 0), else_=1))
+            .over(partition_by=d.c.destination, order_by=d.c.id, rows=(None, 0))
+            .label("blocked")
+        )
+        open_rows = (
+            select(d.c.id, blocked)
+            .where(d.c.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value]))
+            .subquery()
+        )
+        chosen = select(open_rows.c.id).where(open_rows.c.blocked == 0).order_by(open_rows.c.id).limit(limit)
+
+        async def work(conn: AsyncConnection) -> list[Delivery]:
+            if self._dialect == "postgresql":
+                await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({OUTBOX_CLAIM_LOCK})")
+            ids = list((await conn.execute(chosen)).scalars())
+            if not ids:
+                return []
+            stmt = (
+                sql_update(d)
+                .where(d.c.id.in_(ids), claimable)
+                .values(
+                    status=DeliveryStatus.SENDING.value, claim_token=token, claimed_until=until,
+                    attempts=d.c.attempts + 1,
+                    outcome_unknown=or_(d.c.outcome_unknown, d.c.status == DeliveryStatus.SENDING.value),
+                )
+                .returning(*d.c)
+            )
+            rows = (await conn.execute(stmt)).all()
+            return [_delivery(r) for r in sorted(rows, key=lambda r: r.id)]
+
+        return await self._tx(work)
+
+    async def _fenced(self, delivery: Delivery, action: str, **values: Any) -> None:
+        """Write the outcome of a claimed row only if the claim is still ours (the token fences it)."""
+        d = delivery_table
+
+        async def work(conn: AsyncConnection) -> int:
+            stmt = (
+                sql_update(d)
+                .where(
+                    d.c.id == delivery.id, d.c.claim_token == delivery.claim_token,
+                    d.c.status == DeliveryStatus.SENDING.value,
+                )
+                .values(**values)
+            )
+            return (await conn.execute(stmt)).rowcount
+
+        if not delivery.claim_token or await self._tx(work) == 0:
+            log.warning("delivery claim lost; outcome not recorded",
+                        extra={"delivery_id": delivery.id, "channel": delivery.destination, "action": action})
+
+    async def mark_sent(self, delivery: Delivery, *, message_ref: str | None, now: datetime) -> None:
+        await self._fenced(
+            delivery, "sent", status=DeliveryStatus.SENT.value, message_ref=message_ref, sent_at=now,
+            claimed_until=None, outcome_unknown=False, last_error=None,
+        )
+
+    async def mark_retry(self, delivery: Delivery, *, next_attempt_at: datetime, error: str) -> None:
+        await self._fenced(
+            delivery, "retry", status=DeliveryStatus.PENDING.value, next_attempt_at=next_attempt_at,
+            last_error=error, claim_token=None, claimed_until=None,
+        )
+
+    async def mark_dead(self, delivery: Delivery, *, error: str, now: datetime) -> None:
+        await self._fenced(
+            delivery, "dead", status=DeliveryStatus.DEAD.value, last_error=error, claimed_until=None,
+            next_attempt_at=now,
+        )
+
+    async def release(self, deliveries: Sequence[Delivery]) -> None:
+        """Unattempted rows go back to pending; the claim's attempt is taken back."""
+        d = delivery_table
+
+        async def work(conn: AsyncConnection) -> None:
+            for delivery in deliveries:
+                if not delivery.claim_token:
+                    continue
+                await conn.execute(
+                    sql_update(d)
+                    .where(
+                        d.c.id == delivery.id, d.c.claim_token == delivery.claim_token,
+                        d.c.status == DeliveryStatus.SENDING.value,
+                    )
+                    .values(
+                        status=DeliveryStatus.PENDING.value, claim_token=None, claimed_until=None,
+                        attempts=case((d.c.attempts > 0, d.c.attempts - 1), else_=0),
+                    )
+                )
+
+        await self._tx(work)
+
+    async def list_deliveries(self, status: str | None = None, *, limit: int = 1000) -> list[Delivery]:
+        stmt = select(delivery_table).order_by(delivery_table.c.id).limit(limit)
+        if status is not None:
+            stmt = stmt.where(delivery_table.c.status == DeliveryStatus(status).value)
+        async with self._engine.connect() as conn:
+            return [_delivery(r) for r in (await conn.execute(stmt)).all()]
+
+    async def close(self) -> None:
+        await self._engine.dispose()
