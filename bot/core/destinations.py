@@ -15,7 +15,7 @@ from bot.core.errors import UsageError
 KINDS = ("console", "jsonl", "slack", "discord", "slack-webhook", "discord-webhook", "webhook")
 
 _CHANNEL = {
-    "slack": re.compile(r"^[CGD][A-Z0-9]{6,20}$"),
+    "slack": re.compile(r"^[CGD](?=[A-Z0-9]*[0-9])[A-Z0-9]{6,20}$"),  # IDs, not names: C024BE91L
     "discord": re.compile(r"^[0-9]{15,21}$"),
 }
 _NAME = re.compile(r"^[A-Za-z0-9_]{1,40}$")
