@@ -97,10 +97,10 @@ def blocked_address_reason(address: str | ipaddress.IPv4Address | ipaddress.IPv6
         return "a carrier-grade NAT address"
     if isinstance(ip, ipaddress.IPv6Address) and (ip in _UNIQUE_LOCAL or ip.is_site_local):
         return "a unique-local IPv6 address"
-    if ip.is_private:
-        return "a private address"
     if ip.is_reserved:
         return "a reserved address"
+    if ip.is_private:
+        return "a private address"
     if not ip.is_global:
         return "not a public address"
     return None
