@@ -1,0 +1,161 @@
+"""Text folding: one function, applied identically to watch terms and to article text.
+
+Why fold: a team that watches ``Kyiv`` must not miss ``KYIV`` or ``Kýiv``; a watch on ``Куп’янськ`` must
+not miss ``Куп'янськ`` typed with a keyboard apostrophe. Folding makes both sides of a comparison equal
+exactly when a reader would call them the same word.
+
+The rules, and which one wins:
+
+* Case is folded (``str.lower``; ``İ`` becomes ``i``).
+* Latin diacritics are stripped (NFKD, combining marks dropped, plus ``ł ø đ ħ ı`` which have no
+  decomposition). Cyrillic letters are **kept**: ``й``, ``ї``, ``ё``, ``ў`` are letters of their own in
+  Russian and Ukrainian, not an ``и`` with an accent, so stripping them would merge different words. Only
+  the stress mark (U+0301) and the soft hyphen are removed from Cyrillic text.
+* Apostrophes of every kind (' ’ ‘ ʼ ʹ ʺ ˮ ” ` ´ ′ ″) are one character; dashes of every kind are one.
+* Every character that is not a letter or a digit separates words, and runs of separators collapse to one
+  space. That makes whole-word matching a plain substring test on `` folded `` padded with spaces
+  (``war`` never matches ``warsaw``), and lets a phrase match across line breaks and double spaces.
+  An apostrophe separates words too, so ``Kharkiv's`` contains the word ``kharkiv``.
+
+Offsets: ``FoldedText`` keeps what is needed to map an offset in the folded text back to the original,
+computed lazily because most articles have no hit at all. Most text maps one character to one character
+(``str.translate`` + ``str.lower``, both in C); only text with combining marks or invisible characters
+takes the slow per-character path that records an explicit index.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from bisect import bisect_right
+
+__all__ = ["APOSTROPHES", "DASHES", "FoldedText", "fold", "prefold"]
+
+APOSTROPHES = "'\u2019\u2018\u201b\u02bc\u02b9\u02ba\u02ee\u201d\u0060\u00b4\u2032\u2033\uff07"
+DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
+_EXTRA_LATIN = {"ł": "l", "Ł": "l", "ø": "o", "Ø": "o", "đ": "d", "Đ": "d", "ħ": "h", "Ħ": "h", "ı": "i",
+                "İ": "i", "ŀ": "l", "Ŀ": "l"}
+# Cyrillic letters that NFC composes from a base and a mark, and which are letters in their own right.
+_KEEP_COMPOSED = frozenset("йЙїЇёЁўЎ")
+# Invisible characters dropped outright (soft hyphen, zero-width space/joiners, word joiner, BOM).
+_INVISIBLE = "\u00ad\u200b\u200c\u200d\u200e\u200f\u2060\ufeff"
+
+
+def _build_table() -> dict[int, str]:
+    table: dict[int, str] = {}
+    ranges = [range(0, 0x3040), range(0xFE00, 0xFFF0), range(0x1D400, 0x1D800)]
+    for rng in ranges:
+        for cp in rng:
+            ch = chr(cp)
+            if ch in APOSTROPHES:
+                table[cp] = "'"
+            elif ch in _EXTRA_LATIN:
+                table[cp] = _EXTRA_LATIN[ch]
+            elif unicodedata.combining(ch) or ch in _INVISIBLE:
+                table[cp] = ch  # the slow path removes them (they change the length)
+            elif not ch.isalnum():
+                table[cp] = " "
+            elif cp >= 0x80 and "LATIN" in unicodedata.name(ch, ""):
+                base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+                table[cp] = base.lower() if len(base) == 1 and base != ch else ch
+            else:
+                # Identity entries matter for speed: a missing key costs str.translate an exception.
+                table[cp] = ch
+    table[ord("_")] = " "
+    return table
+
+
+_TABLE = _build_table()
+# Characters that change the length of the text when folded: take the slow, index-recording path.
+_SLOW = re.compile(
+    "[\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f" + _INVISIBLE + "\u0130]"
+)
+_TOKEN = re.compile(r"[^\s']+")
+
+
+def prefold(text: str) -> tuple[str, list[int] | None, list[int] | None]:
+    """Fold case, Latin diacritics, apostrophes (to ``'``) and separators (to spaces), keeping tokens.
+
+    Returns ``(prefolded, starts, ends)``; ``starts``/``ends`` are None when the prefolded text maps one
+    character to one character (the common case), else ``starts[i]``/``ends[i]`` is the span of the original
+    text that produced prefolded character ``i``. Apostrophes stay as ``'`` here because place names
+    need them deleted (``Kup'yansk``) while plain words treat them as separators.
+    """
+    if text.isascii() or not _SLOW.search(text):
+        folded = text.translate(_TABLE).lower()
+        if len(folded) == len(text):
+            return folded, None, None
+    return _prefold_slow(text)
+
+
+def _prefold_slow(text: str) -> tuple[str, list[int], list[int]]:
+    out: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    for i, ch in enumerate(text):
+        if ch in _INVISIBLE:
+            continue
+        if unicodedata.combining(ch):
+            if out:
+                prev = out[-1]
+                composed = unicodedata.normalize("NFC", prev + ch)
+                if len(composed) == 1 and composed in _KEEP_COMPOSED:
+                    out[-1] = composed.lower()
+                ends[-1] = i + 1  # the mark belongs to the letter before it; otherwise it is dropped
+            continue
+        mapped = ch.translate(_TABLE).lower()
+        for m in mapped:
+            out.append(m)
+            starts.append(i)
+            ends.append(i + 1)
+    return "".join(out), starts, ends
+
+
+class FoldedText:
+    """The folded form of one text, able to map folded offsets back to the original.
+
+    ``text`` holds words separated by single spaces, no leading or trailing space.
+    """
+
+    __slots__ = ("original", "text", "pre", "_starts", "_ends", "_pre_tokens", "_tok_starts")
+
+    def __init__(self, original: str):
+        self.original = original
+        self.pre, self._starts, self._ends = prefold(original)
+        self.text = " ".join(self.pre.replace("'", " ").split())
+        self._pre_tokens: list[tuple[int, int]] | None = None
+        self._tok_starts: list[int] | None = None
+
+    def _tokens(self) -> tuple[list[tuple[int, int]], list[int]]:
+        if self._pre_tokens is None or self._tok_starts is None:
+            spans = [m.span() for m in _TOKEN.finditer(self.pre)]
+            tok_starts = []
+            pos = 0
+            for a, b in spans:
+                tok_starts.append(pos)
+                pos += (b - a) + 1
+            self._pre_tokens, self._tok_starts = spans, tok_starts
+        return self._pre_tokens, self._tok_starts
+
+    def pre_span(self, start: int, end: int) -> tuple[int, int]:
+        """Map ``text[start:end]`` (``end > start``) to a span of ``pre``."""
+        spans, tok_starts = self._tokens()
+        i = bisect_right(tok_starts, start) - 1
+        j = bisect_right(tok_starts, end - 1) - 1
+        return spans[i][0] + (start - tok_starts[i]), spans[j][0] + (end - tok_starts[j])
+
+    def original_span_of_pre(self, start: int, end: int) -> tuple[int, int]:
+        if self._starts is None or self._ends is None:
+            return start, end
+        return self._starts[start], self._ends[end - 1]
+
+    def original_span(self, start: int, end: int) -> tuple[int, int]:
+        """Map ``text[start:end]`` to the span of the original text it came from."""
+        return self.original_span_of_pre(*self.pre_span(start, end))
+
+
+def fold(text: str) -> str:
+    """The folded form of ``text``: lower case, Latin accents stripped, one space between words."""
+    return FoldedText(text).text
+
+

@@ -1,0 +1,137 @@
+"""Folding and matching: one row per case, over text written for these tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.core.errors import QueryError
+from bot.core.matching import Matcher, match_query
+from bot.core.models import Entry, Watch
+from bot.core.textfold import FoldedText, fold
+
+FOLDS = [
+    ("lower case", "KYIV Kyiv", "kyiv kyiv"),
+    ("latin accents", "Kýiv Zaporižžja Charków Bałakleja", "kyiv zaporizzja charkow balakleja"),
+    ("decomposed accent", "Cafe\u0301", "cafe"),
+    ("cyrillic й kept", "Бахмут й Краматорськ", "бахмут й краматорськ"),
+    ("cyrillic ї kept", "Ї ї Київ", "ї ї київ"),
+    ("cyrillic ё kept", "Артёмовск", "артёмовск"),
+    ("decomposed й recomposed", "и\u0306", "й"),
+    ("stress mark dropped", "Изю\u0301м", "изюм"),
+    ("soft hyphen dropped", "Kup\u00adiansk", "kupiansk"),
+    ("apostrophe U+0027", "Куп'янськ", "куп янськ"),
+    ("apostrophe U+2019", "Куп’янськ", "куп янськ"),
+    ("apostrophe U+02BC", "Купʼянськ", "куп янськ"),
+    ("apostrophe backtick", "Куп`янськ", "куп янськ"),
+    ("apostrophe acute", "Куп´янськ", "куп янськ"),
+    ("apostrophe U+2018", "Куп‘янськ", "куп янськ"),
+    ("dashes", "Kupiansk—Vuzlovyi – a-b", "kupiansk vuzlovyi a b"),
+    ("whitespace collapsed", "  Oskil \n\t river  ", "oskil river"),
+    ("non-breaking space", "Oskil\u00a0river", "oskil river"),
+    ("punctuation separates", "drone, strike! (Kharkiv)", "drone strike kharkiv"),
+    ("dotted capital I", "İstanbul", "istanbul"),
+    ("polish l stroke", "Łódź", "lodz"),
+]
+
+
+@pytest.mark.parametrize("text,expected", [f[1:] for f in FOLDS], ids=[f[0] for f in FOLDS])
+def test_fold(text, expected):
+    assert fold(text) == expected
+
+
+@pytest.mark.parametrize("text", [f[1] for f in FOLDS], ids=[f[0] for f in FOLDS])
+def test_folded_offsets_map_back_to_whole_original_words(text):
+    ft = FoldedText(text)
+    pos = 0
+    for word in ft.text.split(" "):
+        if not word:
+            continue
+        start, end = ft.original_span(pos, pos + len(word))
+        assert fold(text[start:end]) == word
+        pos += len(word) + 1
+
+
+MATCHES = [
+    # (id, query, title, text, matched, matched_texts)
+    ("word", "war", "", "The war goes on.", True, ["war"]),
+    ("whole word: not in warsaw", "war", "Warsaw hosts an award", "", False, []),
+    ("whole word: not a prefix", "drone", "Dronebase raises money", "", False, []),
+    ("case folded", "kharkiv", "KHARKIV UNDER FIRE", "", True, ["KHARKIV"]),
+    ("accent folded in text", "kyiv", "Kýiv mayor speaks", "", True, ["Kýiv"]),
+    ("accent folded in term", "Kýiv", "Kyiv mayor speaks", "", True, ["Kyiv"]),
+    ("possessive", "kharkiv", "", "Kharkiv’s mayor said", True, ["Kharkiv"]),
+    ("cyrillic word", "Ізюм", "", "Обстріл Ізюм вночі", True, ["Ізюм"]),
+    ("cyrillic case-insensitive", "ізюм", "", "ІЗЮМ", True, ["ІЗЮМ"]),
+    ("cyrillic whole word", "ліс", "", "Лісова вулиця", False, []),
+    ("й is not и", "край", "", "Краи", False, []),
+    ("apostrophe forms", "Куп’янськ", "", "Обстріл Купʼянськ і Куп'янськ", True, ["Купʼянськ", "Куп'янськ"]),
+    ("phrase", '"Oskil river"', "", "near the Oskil river bank", True, ["Oskil river"]),
+    ("phrase across line break", '"Oskil river"', "", "the Oskil\n   river", True, ["Oskil\n   river"]),
+    ("phrase across punctuation dash", '"Kupiansk Vuzlovyi"', "", "Kupiansk-Vuzlovyi station", True,
+     ["Kupiansk-Vuzlovyi"]),
+    ("phrase words out of order", '"Oskil river"', "", "river Oskil", False, []),
+    ("phrase not partial", '"Oskil river"', "", "the Oskil rivers", False, []),
+    ("AND both", "drone AND Kharkiv", "Drone over Kharkiv", "", True, ["Drone", "Kharkiv"]),
+    ("AND one missing", "drone AND Kharkiv", "Drone over Kyiv", "", False, []),
+    ("juxtaposition", "drone Kharkiv", "Drone", "over Kharkiv", True, ["Drone", "Kharkiv"]),
+    ("OR", "drone OR uav", "UAV shot down", "", True, ["UAV"]),
+    ("NOT excludes", "drone AND NOT exercise", "Drone seen", "during an exercise", False, []),
+    ("NOT absent", "drone AND NOT exercise", "Drone seen", "over the city", True, ["Drone"]),
+    ("precedence AND over OR", "a b OR c", "", "c only", True, ["c"]),
+    ("precedence: a alone is not enough", "a b OR c", "", "a only", False, []),
+    ("parentheses", "a (b OR c)", "", "a and c", True, ["a", "c"]),
+    ("regex", "re:/drone(s)? strikes?/i", "Drones strike depot", "", True, ["Drones strike"]),
+    ("regex with word", "Kharkiv re:/\\d+ drones/", "Kharkiv", "12 drones", True, ["Kharkiv", "12 drones"]),
+    ("regex no match", "Kharkiv re:/\\d+ drones/", "Kharkiv", "drones", False, []),
+    ("digits", "F-16", "", "An F-16 crashed", True, ["F-16"]),
+]
+
+
+@pytest.mark.parametrize("query,title,text,matched,texts", [m[1:] for m in MATCHES], ids=[m[0] for m in MATCHES])
+def test_match_query(query, title, text, matched, texts):
+    ok, hits = match_query(query, title, text)
+    assert ok is matched
+    assert [h.matched_text for h in hits] == texts
+    for h in hits:  # offsets point into the original field
+        assert (title if h.field == "title" else text)[h.start:h.end] == h.matched_text
+
+
+def test_match_query_bad_query_raises_with_column():
+    with pytest.raises(QueryError) as info:
+        match_query("drone AND", "t", "x")
+    assert info.value.column == 7
+
+
+def test_match_query_refused_regex():
+    with pytest.raises(QueryError, match="RE2 cannot run"):
+        match_query("re:/(a)\\1/", "t", "x")
+
+
+def test_matcher_skips_bad_watches_and_reports_them():
+    watches = [
+        Watch(1, "drone AND NOT exercise", "console"),
+        Watch(2, "NOT exercise", "console"),
+        Watch(3, "(unclosed", "console"),
+        Watch(4, "place:Kupiansk", "console"),  # no gazetteer passed in
+        Watch(5, "Kharkiv", "console"),
+    ]
+    matcher = Matcher.build(watches)
+    assert set(matcher.errors) == {2, 3, 4}
+    assert "column" in matcher.errors[3]
+    entry = Entry(feed_id=1, identity="e1", title="Drone over Kharkiv", summary="no drill")
+    matches = matcher.match(entry)
+    assert [(m.watch_id, m.entry_identity) for m in matches] == [(1, "e1"), (5, "e1")]
+    assert [h.field for h in matches[0].hits] == ["title"]
+    assert matcher.match(Entry(feed_id=1, identity="e2", title="Drone", summary="an exercise")) == []
+
+
+def test_two_thousand_watches_build_and_match():
+    words = [f"w{i}x" for i in range(1000)]
+    watches = [Watch(i, f"{words[i]} AND NOT skip{i}", "console") for i in range(1000)]
+    watches += [Watch(1000 + i, f'"{words[i]} {words[(i + 1) % 1000]}" OR zz{i}', "console") for i in range(1000)]
+    matcher = Matcher.build(watches)
+    assert matcher.errors == {}
+    entry = Entry(feed_id=1, identity="e", title="w5x w6x", summary="w7x and skip7 and zz900")
+    got = sorted(m.watch_id for m in matcher.match(entry))
+    assert got == [5, 6, 1005, 1900]
+    assert matcher.match(Entry(feed_id=1, identity="n", title="nothing here")) == []
