@@ -167,6 +167,11 @@ REFUSED = [
     pytest.param(
         b'<?xml version="1.0" encoding="no-such-codec"?><opml/>', "not an OPML file", id="unknown-encoding"
     ),
+    pytest.param(
+        b"<opml><body>" + b"<outline text='x'>" * 5000 + b"</outline>" * 5000 + b"</body></opml>",
+        "nested more than 64 deep",
+        id="absurdly-deep-nesting",
+    ),
 ]
 
 

@@ -27,6 +27,9 @@ from bot.core.errors import UsageError
 
 __all__ = ["OpmlFeed", "OpmlDocument", "read_opml", "parse_opml", "render_opml"]
 
+#: Deeper nesting than this is refused: no real catalogue needs it, and the walk is recursive.
+MAX_DEPTH = 64
+
 #: Schemes a feed URL may have. ``feed:`` is an old browser convention for "this http URL is a feed".
 _FEED_SCHEMES = ("http", "https")
 
@@ -177,6 +180,8 @@ def _parse_xml(data: bytes) -> _Node:
         raise _Refused(f"entity declarations are refused (line {parser.CurrentLineNumber})")
 
     def start(name: str, attrs: dict[str, str]) -> None:
+        if len(stack) >= MAX_DEPTH:
+            raise _Refused(f"elements nested more than {MAX_DEPTH} deep (line {parser.CurrentLineNumber})")
         node = _Node(name, attrs, parser.CurrentLineNumber)
         if stack:
             stack[-1].children.append(node)
