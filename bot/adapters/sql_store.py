@@ -54,7 +54,7 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
@@ -85,12 +85,22 @@ MIGRATION_LOCK = OUTBOX_CLAIM_LOCK + 1
 # SQLSTATEs worth a retry: serialization_failure, deadlock_detected, lock_not_available.
 TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03"}
 
+READ_ONLY_OPTION = "wirewatch_read_only"
+
 T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------------------------------
 # Column types
 # --------------------------------------------------------------------------------------------------
+
+
+def _as_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: wirewatch stores aware UTC datetimes only")
+    return value.astimezone(UTC)
 
 
 class UtcDateTime(TypeDecorator):
@@ -105,12 +115,8 @@ class UtcDateTime(TypeDecorator):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: wirewatch stores aware UTC datetimes only")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        value = _as_utc(value)
+        return value.replace(tzinfo=None) if value and dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
@@ -274,7 +280,8 @@ def make_engine(raw_url: str) -> AsyncEngine:
     SQLite: WAL (readers do not block the writer), ``busy_timeout`` (wait for the writer instead of failing),
     foreign keys on (entries cascade with their feed), and every transaction begins ``IMMEDIATE`` so it takes
     the write lock up front and never fails trying to upgrade a stale read snapshot (SQLAlchemy's recipe:
-    the driver's own BEGIN switched off, ours emitted on the ``begin`` event).
+    the driver's own BEGIN switched off, ours emitted on the ``begin`` event). Reads, marked with the
+    ``READ_ONLY_OPTION`` execution option, begin a plain deferred transaction and never wait for the writer.
     """
     url = normalise_url(raw_url)
     if url.get_backend_name() == "postgresql":
@@ -295,7 +302,8 @@ def make_engine(raw_url: str) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = conn.get_execution_options().get(READ_ONLY_OPTION, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -463,18 +471,35 @@ class SqlStore:
     def _insert(self, table: Table) -> Any:
         return (pg_dialect.insert if self._dialect == "postgresql" else sqlite_dialect.insert)(table)
 
-    async def _tx(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        """Run ``work`` in one transaction, retrying it whole on a transient error."""
+    async def _tx(self, work: Callable[[AsyncConnection], Awaitable[T]], *, read_only: bool = False) -> T:
+        """Run ``work`` in one transaction, retrying it whole on a transient error. A bad value (a naive
+        datetime) surfaces as the ValueError it is, as it does from the in-memory store."""
         for attempt in range(1, TRANSIENT_RETRIES + 1):
             try:
-                async with self._engine.begin() as conn:
-                    return await work(conn)
+                async with self._engine.connect() as conn:
+                    if read_only:
+                        await conn.execution_options(**{READ_ONLY_OPTION: True})
+                    async with conn.begin():
+                        return await work(conn)
             except DBAPIError as exc:
                 if attempt == TRANSIENT_RETRIES or not _is_transient(exc):
                     raise
                 log.warning("store transaction retried", extra={"attempt": attempt, "error": str(exc.orig)})
                 await asyncio.sleep(0.02 * 2**attempt * (0.5 + random.random()))
+            except StatementError as exc:
+                if isinstance(exc.orig, ValueError):
+                    raise exc.orig from None
+                raise
         raise AssertionError("unreachable")
+
+    async def _read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        return await self._tx(work, read_only=True)
+
+    async def _rows(self, stmt: Any) -> list[Any]:
+        async def work(conn: AsyncConnection) -> list[Any]:
+            return list((await conn.execute(stmt)).all())
+
+        return await self._read(work)
 
     # ---- feeds ------------------------------------------------------------------------------------
 
@@ -504,18 +529,15 @@ class SqlStore:
         return await self._tx(work)
 
     async def get_feed(self, feed_id: int) -> Feed | None:
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(select(feed_table).where(feed_table.c.id == feed_id))).first()
-        return _feed(row) if row else None
+        rows = await self._rows(select(feed_table).where(feed_table.c.id == feed_id))
+        return _feed(rows[0]) if rows else None
 
     async def list_feeds(self) -> list[Feed]:
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(select(feed_table).order_by(feed_table.c.id))).all()
-        return [_feed(r) for r in rows]
+        return [_feed(r) for r in await self._rows(select(feed_table).order_by(feed_table.c.id))]
 
     async def remove_feed(self, feed_id: int) -> bool:
         async def work(conn: AsyncConnection) -> bool:
-            # Entries (and their match_table) go by ON DELETE CASCADE; delete them explicitly too, so the
+            # Entries (and their matches) go by ON DELETE CASCADE; delete them explicitly too, so the
             # outcome does not depend on a connection having foreign keys switched on.
             entry_ids = select(entry_table.c.id).where(entry_table.c.feed_id == feed_id)
             await conn.execute(delete(match_table).where(match_table.c.entry_id.in_(entry_ids)))
@@ -566,14 +588,17 @@ class SqlStore:
 
     async def known_identities(self, feed_id: int, identities: Sequence[str]) -> set[str]:
         wanted = list(dict.fromkeys(identities))
-        found: set[str] = set()
-        async with self._engine.connect() as conn:
+
+        async def work(conn: AsyncConnection) -> set[str]:
+            found: set[str] = set()
             for chunk in _chunks(wanted):
                 stmt = select(entry_table.c.identity).where(
                     entry_table.c.feed_id == feed_id, entry_table.c.identity.in_(list(chunk))
                 )
                 found.update((await conn.execute(stmt)).scalars())
-        return found
+            return found
+
+        return await self._read(work)
 
     async def finish_poll(
         self, claim: FeedClaim, update: FeedUpdate, entries: Sequence[Entry],
@@ -581,7 +606,7 @@ class SqlStore:
     ) -> list[Entry] | None:
         """The fenced feed update goes first: if the token no longer matches, nothing at all is written."""
         feed_id = claim.feed.id
-        now = update.polled_at
+        now = _as_utc(update.polled_at)
 
         # Within one body a repeated identity keeps its first occurrence (see core.dedupe for why).
         unique: dict[str, Entry] = {}
@@ -627,7 +652,8 @@ class SqlStore:
                 ids = {r.identity: r.id for r in (await conn.execute(stmt)).all()}
                 stored.extend(
                     dataclasses.replace(
-                        e, id=ids[identity], feed_id=feed_id, identity=identity, fetched_at=e.fetched_at or now,
+                        e, id=ids[identity], feed_id=feed_id, published=_as_utc(e.published),
+                        fetched_at=_as_utc(e.fetched_at) or now,
                     )
                     for identity, e in chunk
                     if identity in ids
@@ -723,8 +749,7 @@ class SqlStore:
         stmt = select(watch_table).order_by(watch_table.c.id)
         if destination is not None:
             stmt = stmt.where(watch_table.c.destination == destination)
-        async with self._engine.connect() as conn:
-            return [_watch(r) for r in (await conn.execute(stmt)).all()]
+        return [_watch(r) for r in await self._rows(stmt)]
 
     async def remove_watch(self, watch_id: int) -> bool:
         async def work(conn: AsyncConnection) -> bool:
@@ -740,9 +765,7 @@ class SqlStore:
             select(entry_table).where(entry_table.c.fetched_at >= since)
             .order_by(entry_table.c.fetched_at.desc(), entry_table.c.id.desc()).limit(limit)
         )
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(stmt)).all()
-        return [_entry(r) for r in reversed(rows)]
+        return [_entry(r) for r in reversed(await self._rows(stmt))]
 
     # ---- outbox -----------------------------------------------------------------------------------
 
@@ -863,8 +886,7 @@ class SqlStore:
         stmt = select(delivery_table).order_by(delivery_table.c.id).limit(limit)
         if status is not None:
             stmt = stmt.where(delivery_table.c.status == DeliveryStatus(status).value)
-        async with self._engine.connect() as conn:
-            return [_delivery(r) for r in (await conn.execute(stmt)).all()]
+        return [_delivery(r) for r in await self._rows(stmt)]
 
     async def close(self) -> None:
         await self._engine.dispose()

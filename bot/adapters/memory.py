@@ -1,0 +1,353 @@
+"""``MemoryStore``: the ``Store`` held in Python dicts, for fast tests, ``--dry-run`` and the demo.
+
+It is honest: the same contract suite runs against it and the SQL stores (``tests/test_store_contract.py``).
+Same uniqueness rules (feed URL; entry identity per feed; delivery (destination, dedupe_key); match
+(entry, watch)), same leases and fencing tokens, same per-destination outbox order, same refusal of naive
+datetimes and same NUL stripping. Each method runs without awaiting, so under asyncio it is atomic, which is
+what a transaction gives the SQL store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Sequence
+
+from bot.core.models import (
+    Delivery,
+    DeliveryStatus,
+    Entry,
+    Feed,
+    FeedClaim,
+    FeedStatus,
+    FeedUpdate,
+    NewDelivery,
+    Watch,
+)
+
+_ENTRY_TEXT = ("identity", "title", "url", "summary", "author", "language", "guid", "story_key")
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """Aware UTC or None; a naive datetime is the caller's bug (the SQL store refuses it too)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: wirewatch stores aware UTC datetimes only")
+    return value.astimezone(UTC)
+
+
+def _clean(text: str | None) -> str | None:
+    """Drop NUL, as the SQL store does (PostgreSQL text cannot hold it)."""
+    return text.replace("\x00", "") if text else text
+
+
+@dataclass
+class _FeedRow:
+    feed: Feed
+    lease_token: str | None = None
+    leased_until: datetime | None = None
+
+
+@dataclass
+class _DeliveryRow:
+    delivery: Delivery  # claim_token and outcome_unknown live here, as the SQL columns do
+    claimed_until: datetime | None = None
+
+
+class MemoryStore:
+    """``bot.ports.Store`` in memory. Nothing survives the process."""
+
+    def __init__(self) -> None:
+        self._feeds: dict[int, _FeedRow] = {}
+        self._entries: dict[int, Entry] = {}
+        self._entry_ids: dict[tuple[int, str], int] = {}
+        self._watches: dict[int, Watch] = {}
+        self._destinations: dict[str, dict[str, Any]] = {}
+        self._matches: dict[tuple[int, int], str] = {}
+        self._deliveries: dict[int, _DeliveryRow] = {}
+        self._delivery_keys: dict[tuple[str, str], int] = {}
+        self._ids = {"feed": 0, "entry": 0, "watch": 0, "delivery": 0}
+
+    def _next_id(self, kind: str) -> int:
+        self._ids[kind] += 1
+        return self._ids[kind]
+
+    # ---- feeds ------------------------------------------------------------------------------------
+
+    async def add_feed(
+        self, url: str, *, interval_s: int, baseline: bool, now: datetime, first_poll_at: datetime,
+        title: str = "", outlet: str = "", language: str = "",
+    ) -> tuple[Feed, bool]:
+        """The URL is the feed's identity: adding it twice returns the stored one, unchanged."""
+        url = _clean(url) or ""
+        for row in self._feeds.values():
+            if row.feed.url == url:
+                return row.feed, False
+        feed = Feed(
+            id=self._next_id("feed"), url=url, title=_clean(title) or "", interval_s=interval_s,
+            status=FeedStatus.NEW, next_poll_at=_utc(first_poll_at), baseline_pending=baseline,
+            created_at=_utc(now), outlet=_clean(outlet) or "", language=_clean(language) or "",
+        )
+        self._feeds[feed.id] = _FeedRow(feed)
+        return feed, True
+
+    async def get_feed(self, feed_id: int) -> Feed | None:
+        row = self._feeds.get(feed_id)
+        return row.feed if row else None
+
+    async def list_feeds(self) -> list[Feed]:
+        return [self._feeds[i].feed for i in sorted(self._feeds)]
+
+    async def remove_feed(self, feed_id: int) -> bool:
+        if self._feeds.pop(feed_id, None) is None:
+            return False
+        for entry_id in [i for i, e in self._entries.items() if e.feed_id == feed_id]:
+            entry = self._entries.pop(entry_id)
+            del self._entry_ids[(feed_id, entry.identity)]
+            for key in [k for k in self._matches if k[0] == entry_id]:
+                del self._matches[key]
+        return True
+
+    async def claim_due_feeds(
+        self, now: datetime, *, limit: int, lease_s: float, feed_ids: Sequence[int] | None = None,
+        force: bool = False,
+    ) -> list[FeedClaim]:
+        """Same selection as the SQL claim: non-retired, not leased, due (unless forced), named (if named),
+        oldest ``next_poll_at`` first, at most ``limit``."""
+        now = _utc(now)
+        assert now is not None
+        wanted = None if feed_ids is None else set(feed_ids)
+        candidates = [
+            row for row in self._feeds.values()
+            if row.feed.status is not FeedStatus.RETIRED
+            and (row.leased_until is None or row.leased_until <= now)
+            and (force or (row.feed.next_poll_at is not None and row.feed.next_poll_at <= now))
+            and (wanted is None or row.feed.id in wanted)
+        ]
+        far_past = datetime.min.replace(tzinfo=UTC)
+        candidates.sort(key=lambda r: (r.feed.next_poll_at or far_past, r.feed.id))
+        token = str(uuid.uuid4())
+        until = now + timedelta(seconds=lease_s)
+        claims = []
+        for row in candidates[: max(limit, 0)]:
+            row.feed = dataclasses.replace(row.feed, next_poll_at=until)
+            row.lease_token, row.leased_until = token, until
+            claims.append(FeedClaim(feed=row.feed, token=token))
+        return sorted(claims, key=lambda c: c.feed.id)
+
+    async def known_identities(self, feed_id: int, identities: Sequence[str]) -> set[str]:
+        return {i for i in identities if (feed_id, i) in self._entry_ids}
+
+    async def finish_poll(
+        self, claim: FeedClaim, update: FeedUpdate, entries: Sequence[Entry],
+        deliveries: Sequence[NewDelivery], matches: Sequence[tuple[str, int, str]] = (),
+    ) -> list[Entry] | None:
+        """All or nothing, fenced by the claim's token (see the SQL store for the reasoning)."""
+        row = self._feeds.get(claim.feed.id)
+        if row is None or row.lease_token != claim.token:
+            return None
+        now = _utc(update.polled_at)
+        feed_id = row.feed.id
+        prepared: list[Entry] = []
+        for entry in entries:
+            entry = dataclasses.replace(
+                entry, feed_id=feed_id, published=_utc(entry.published), fetched_at=_utc(entry.fetched_at) or now,
+                **{name: _clean(getattr(entry, name)) for name in _ENTRY_TEXT},
+            )
+            prepared.append(entry)
+        # Validate everything before the first write, so a bad value cannot leave half a poll behind.
+        delivery_payloads = [json.dumps(dict(d.payload), ensure_ascii=False, default=str) for d in deliveries]
+        feed = self._updated_feed(row.feed, update)
+
+        stored: list[Entry] = []
+        for entry in prepared:
+            key = (feed_id, entry.identity)
+            if key in self._entry_ids:
+                continue
+            entry = dataclasses.replace(entry, id=self._next_id("entry"))
+            self._entries[entry.id] = entry
+            self._entry_ids[key] = entry.id
+            stored.append(entry)
+
+        new_ids = {e.identity: e.id for e in stored}
+        for identity, watch_id, reasons in matches:
+            identity = _clean(identity) or ""
+            if identity in new_ids:
+                self._matches.setdefault((new_ids[identity], watch_id), _clean(reasons) or "")
+
+        for new, payload in zip(deliveries, delivery_payloads):
+            key = (_clean(new.destination) or "", _clean(new.dedupe_key) or "")
+            if key in self._delivery_keys:
+                continue
+            delivery = Delivery(
+                id=self._next_id("delivery"), destination=key[0], dedupe_key=key[1], kind=new.kind,
+                payload=json.loads(payload), status=DeliveryStatus.PENDING, attempts=0,
+                next_attempt_at=now, created_at=now,
+            )
+            self._deliveries[delivery.id] = _DeliveryRow(delivery)
+            self._delivery_keys[key] = delivery.id
+
+        row.feed = dataclasses.replace(feed, entries_seen=feed.entries_seen + len(stored))
+        row.lease_token = row.leased_until = None
+        return stored
+
+    def _updated_feed(self, feed: Feed, u: FeedUpdate) -> Feed:
+        changes: dict[str, Any] = dict(
+            status=u.status, next_poll_at=_utc(u.next_poll_at), last_polled_at=_utc(u.polled_at),
+            consecutive_failures=u.consecutive_failures,
+        )
+        if u.url and u.url != feed.url:
+            url = _clean(u.url)
+            # A feed moved onto a URL another feed has: keep the old URL (the SQL store does the same).
+            if all(r.feed.url != url for r in self._feeds.values() if r.feed.id != feed.id):
+                changes["url"] = url
+        if u.title is not None:
+            changes["title"] = _clean(u.title)
+        if u.clear_validators:
+            changes["etag"] = changes["last_modified"] = None
+        if u.etag is not None:
+            changes["etag"] = _clean(u.etag)
+        if u.last_modified is not None:
+            changes["last_modified"] = _clean(u.last_modified)
+        if u.last_success_at is not None:
+            changes["last_success_at"] = _utc(u.last_success_at)
+        if u.clear_error:
+            changes["last_error"] = None
+        if u.last_error is not None:
+            changes["last_error"] = _clean(u.last_error)
+        if u.clear_failing_since:
+            changes["failing_since"] = None
+        if u.failing_since is not None:
+            changes["failing_since"] = _utc(u.failing_since)
+        if u.baseline_done:
+            changes["baseline_pending"] = False
+        return dataclasses.replace(feed, **changes)
+
+    # ---- watches ----------------------------------------------------------------------------------
+
+    async def add_watch(self, query: str, destination: str, *, created_by: str, now: datetime) -> Watch:
+        destination = _clean(destination) or ""
+        self._destinations.setdefault(
+            destination, {"created_at": _utc(now), "timezone": None, "digest_time": None, "digest_enabled": True}
+        )
+        watch = Watch(
+            id=self._next_id("watch"), query=_clean(query) or "", destination=destination,
+            created_by=_clean(created_by) or "", created_at=_utc(now),
+        )
+        self._watches[watch.id] = watch
+        return watch
+
+    async def list_watches(self, destination: str | None = None) -> list[Watch]:
+        return [
+            self._watches[i] for i in sorted(self._watches)
+            if destination is None or self._watches[i].destination == destination
+        ]
+
+    async def remove_watch(self, watch_id: int) -> bool:
+        return self._watches.pop(watch_id, None) is not None
+
+    # ---- entries ----------------------------------------------------------------------------------
+
+    async def recent_entries(self, since: datetime, *, limit: int = 10_000) -> list[Entry]:
+        """Entries fetched at or after ``since``: the newest ``limit`` of them, oldest first."""
+        since = _utc(since)
+        assert since is not None
+        found = [e for e in self._entries.values() if e.fetched_at is not None and e.fetched_at >= since]
+        found.sort(key=lambda e: (e.fetched_at, e.id))
+        return found[-limit:] if limit > 0 else []
+
+    # ---- outbox -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _claimable(row: _DeliveryRow, now: datetime) -> bool:
+        d = row.delivery
+        if d.status is DeliveryStatus.PENDING:
+            return d.next_attempt_at is not None and d.next_attempt_at <= now
+        if d.status is DeliveryStatus.SENDING:
+            return row.claimed_until is not None and row.claimed_until <= now
+        return False
+
+    async def claim_deliveries(self, now: datetime, *, limit: int, lease_s: float) -> list[Delivery]:
+        """Per-destination order: each destination's open rows are taken by id while claimable; the first
+        that is not holds back the rest of that destination. ``outcome_unknown`` is sticky once a claim
+        lapsed (the SQL store explains why)."""
+        now = _utc(now)
+        assert now is not None
+        token = str(uuid.uuid4())
+        until = now + timedelta(seconds=lease_s)
+        blocked: set[str] = set()
+        claimed: list[Delivery] = []
+        for delivery_id in sorted(self._deliveries):
+            if len(claimed) >= limit:
+                break
+            row = self._deliveries[delivery_id]
+            d = row.delivery
+            if d.status not in (DeliveryStatus.PENDING, DeliveryStatus.SENDING) or d.destination in blocked:
+                continue
+            if not self._claimable(row, now):
+                blocked.add(d.destination)
+                continue
+            row.delivery = dataclasses.replace(
+                d, status=DeliveryStatus.SENDING, claim_token=token, attempts=d.attempts + 1,
+                outcome_unknown=d.outcome_unknown or d.status is DeliveryStatus.SENDING,
+            )
+            row.claimed_until = until
+            claimed.append(row.delivery)
+        return claimed
+
+    def _fenced(self, delivery: Delivery) -> _DeliveryRow | None:
+        row = self._deliveries.get(delivery.id)
+        if (
+            row is None or not delivery.claim_token or row.delivery.claim_token != delivery.claim_token
+            or row.delivery.status is not DeliveryStatus.SENDING
+        ):
+            return None
+        return row
+
+    async def mark_sent(self, delivery: Delivery, *, message_ref: str | None, now: datetime) -> None:
+        if row := self._fenced(delivery):
+            row.delivery = dataclasses.replace(
+                row.delivery, status=DeliveryStatus.SENT, message_ref=_clean(message_ref), sent_at=_utc(now),
+                outcome_unknown=False, last_error=None,
+            )
+            row.claimed_until = None
+
+    async def mark_retry(self, delivery: Delivery, *, next_attempt_at: datetime, error: str) -> None:
+        if row := self._fenced(delivery):
+            row.delivery = dataclasses.replace(
+                row.delivery, status=DeliveryStatus.PENDING, next_attempt_at=_utc(next_attempt_at),
+                last_error=_clean(error), claim_token="",
+            )
+            row.claimed_until = None
+
+    async def mark_dead(self, delivery: Delivery, *, error: str, now: datetime) -> None:
+        if row := self._fenced(delivery):
+            row.delivery = dataclasses.replace(
+                row.delivery, status=DeliveryStatus.DEAD, last_error=_clean(error), next_attempt_at=_utc(now),
+            )
+            row.claimed_until = None
+
+    async def release(self, deliveries: Sequence[Delivery]) -> None:
+        """Unattempted rows go back to pending; the claim's attempt is taken back."""
+        for delivery in deliveries:
+            if row := self._fenced(delivery):
+                row.delivery = dataclasses.replace(
+                    row.delivery, status=DeliveryStatus.PENDING, claim_token="",
+                    attempts=max(row.delivery.attempts - 1, 0),
+                )
+                row.claimed_until = None
+
+    async def list_deliveries(self, status: str | None = None, *, limit: int = 1000) -> list[Delivery]:
+        wanted = None if status is None else DeliveryStatus(status)
+        found = [
+            self._deliveries[i].delivery for i in sorted(self._deliveries)
+            if wanted is None or self._deliveries[i].delivery.status is wanted
+        ]
+        return found[:limit]
+
+    async def close(self) -> None:
+        return None
