@@ -11,7 +11,7 @@ from aiohttp import web
 import bot
 from bot.adapters.http_fetcher import HttpFetcher, blocked_address_reason
 from bot.core.models import FetchOutcome
-from tests.feedserver import FeedServer, feed_server, tiny_rss, unused_port  # noqa: F401 (fixture)
+from tests.feedserver import feed_server, feed_server_thread, tiny_rss, unused_port  # noqa: F401 (fixtures)
 
 MiB = 1024 * 1024
 FEED = tiny_rss()
@@ -192,6 +192,13 @@ async def test_dns_failure(fetcher):
     assert result.error == "could not resolve host no-such-feed-host.invalid"
 
 
+async def test_tls_trouble_is_named(feed_server, fetcher):
+    feed_server.serve("/feed.xml", FEED)
+    result = await fetcher.fetch(f"https://127.0.0.1:{feed_server.port}/feed.xml")  # TLS to a plain-HTTP port
+    assert result.outcome is FetchOutcome.ERROR
+    assert result.error.startswith("TLS error talking to 127.0.0.1: ")
+
+
 async def test_trickle_stops_at_the_total_timeout(feed_server):
     feed_server.slow("/slow", bytes_per_second=50)  # a ~1.4 kB feed: ~30 s at this rate
     async with _fetcher(timeout_s=1) as fetcher:
@@ -337,3 +344,20 @@ class _fetcher:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.fetcher.close()
+
+
+# ---- the FeedServer itself, on its own thread (as subprocess tests use it) --------------------------
+
+
+def test_thread_backed_feed_server_serves_a_blocking_client(feed_server_thread):
+    import urllib.error
+    import urllib.request
+
+    feed_server_thread.serve("/feed.xml", FEED, etag='"t1"')
+    with urllib.request.urlopen(feed_server_thread.url("/feed.xml"), timeout=5) as resp:
+        assert resp.read() == FEED
+    conditional = urllib.request.Request(feed_server_thread.url("/feed.xml"), headers={"If-None-Match": '"t1"'})
+    with pytest.raises(urllib.error.HTTPError) as answer:  # urllib reports 304 as an "error"
+        urllib.request.urlopen(conditional, timeout=5)
+    assert answer.value.code == 304
+    assert feed_server_thread.hits("/feed.xml") == 2

@@ -193,6 +193,7 @@ class HttpFetcher:
         self.max_redirects = int(max_redirects)
         self._policy = _AddressPolicy(allow_private_networks, allow_networks)
         self._session: aiohttp.ClientSession | None = None
+        self._resolver: _GuardedResolver | None = None
         self._host_slots: dict[str, asyncio.Semaphore] = {}
         self._all_slots: asyncio.Semaphore | None = None
 
@@ -202,11 +203,12 @@ class HttpFetcher:
         # Built lazily (no await in between, so concurrent first calls cannot build two): aiohttp wants
         # a running loop, and a constructor should not need one.
         if self._session is None:
+            self._resolver = _GuardedResolver(self._policy)
             connector = aiohttp.TCPConnector(
                 limit=self.total_connections,
                 limit_per_host=self.per_host,
                 ttl_dns_cache=300,
-                resolver=_GuardedResolver(self._policy),
+                resolver=self._resolver,
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
@@ -225,6 +227,9 @@ class HttpFetcher:
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
+        if self._resolver is not None:  # passed in, so the connector does not close it for us
+            resolver, self._resolver = self._resolver, None
+            await resolver.close()
 
     # ---- fetch ------------------------------------------------------------------------------------
 
@@ -253,25 +258,27 @@ class HttpFetcher:
         elapsed = 0.0
         while True:
             hop_label = "fetch" if not codes else "follow the redirect to"
-            started = time.monotonic()
+            hop_started = time.monotonic()  # reset once a slot is held: queueing is not the server's time
             try:
                 self._check_target(current, hop_label)
                 async with self._slot(current.host or ""):
-                    slot_started = time.monotonic()
+                    hop_started = time.monotonic()
                     try:
                         async with asyncio.timeout(max(budget, 0.001)):
                             hop = await self._one_request(session, url, current, headers)
                     finally:
-                        budget -= time.monotonic() - slot_started
+                        budget -= time.monotonic() - hop_started
             except _Failed as failed:
-                return self._error(url, current, codes, str(failed), elapsed + time.monotonic() - started)
+                words = str(failed)
             except TimeoutError as exc:
-                return self._error(url, current, codes, self._timeout_words(exc, current),
-                                   elapsed + time.monotonic() - started)
+                words = self._timeout_words(exc, current)
             except (aiohttp.ClientError, OSError, ValueError) as exc:
-                return self._error(url, current, codes, self._words_for(exc, current, hop_label),
-                                   elapsed + time.monotonic() - started)
-            elapsed += time.monotonic() - started
+                words = self._words_for(exc, current, hop_label)
+            else:
+                words = None
+            elapsed += time.monotonic() - hop_started
+            if words is not None:
+                return self._error(url, current, words, elapsed)
 
             if hop.result is not None:
                 moved = bool(codes) and all(c in PERMANENT_REDIRECT_CODES for c in codes)
@@ -283,10 +290,10 @@ class HttpFetcher:
             nxt = hop.location
             if nxt in chain:
                 path = " -> ".join(str(u) for u in [*chain, nxt])
-                return self._error(url, current, codes, f"redirect loop: {path}", elapsed)
+                return self._error(url, current, f"redirect loop: {path}", elapsed)
             if len(codes) > self.max_redirects:
                 return self._error(
-                    url, current, codes, f"too many redirects (more than {self.max_redirects}), last to {nxt}",
+                    url, current, f"too many redirects (more than {self.max_redirects}), last to {nxt}",
                     elapsed,
                 )
             chain.append(nxt)
@@ -392,10 +399,10 @@ class HttpFetcher:
 
     # ---- errors in words --------------------------------------------------------------------------
 
-    def _error(self, asked: str, at: URL, codes: list[int], words: str, elapsed_s: float) -> FetchResult:
+    @staticmethod
+    def _error(asked: str, at: URL, words: str, elapsed_s: float) -> FetchResult:
         return FetchResult(
-            FetchOutcome.ERROR, url=asked, final_url=str(at), error=words,
-            moved_permanently=False, elapsed_ms=int(elapsed_s * 1000),
+            FetchOutcome.ERROR, url=asked, final_url=str(at), error=words, elapsed_ms=int(elapsed_s * 1000)
         )
 
     def _timeout_words(self, exc: BaseException, at: URL) -> str:
