@@ -36,6 +36,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -149,7 +150,7 @@ feed_table = Table(
     Column("status", String(16), nullable=False),
     Column("etag", CleanText),
     Column("last_modified", CleanText),
-    Column("next_poll_at", UtcDateTime, index=True),
+    Column("next_poll_at", UtcDateTime),
     Column("last_polled_at", UtcDateTime),
     Column("last_success_at", UtcDateTime),
     Column("last_error", CleanText),
@@ -161,6 +162,7 @@ feed_table = Table(
     Column("lease_token", String(36)),
     Column("leased_until", UtcDateTime),
     UniqueConstraint("url", name="uq_feeds_url"),
+    Index("ix_feeds_next_poll_at", "next_poll_at"),
 )
 
 entry_table = Table(
@@ -178,6 +180,8 @@ entry_table = Table(
     Column("fetched_at", UtcDateTime, nullable=False),
     Column("story_key", CleanText, nullable=False),
     UniqueConstraint("feed_id", "identity", name="uq_entries_feed_identity"),
+    Index("ix_entries_story_key", "story_key"),
+    Index("ix_entries_fetched_at", "fetched_at"),
 )
 
 destination_table = Table(
@@ -197,6 +201,7 @@ watch_table = Table(
     Column("created_by", CleanText, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("muted_until", UtcDateTime),
+    Index("ix_watches_destination", "destination"),
 )
 
 match_table = Table(
@@ -226,6 +231,8 @@ delivery_table = Table(
     Column("claimed_until", UtcDateTime),
     Column("outcome_unknown", Boolean, nullable=False),
     UniqueConstraint("destination", "dedupe_key", name="uq_deliveries_destination_key"),
+    Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_deliveries_destination", "destination"),
 )
 
 digest_table = Table(
