@@ -154,7 +154,7 @@ class Service:
             raise NotFound(f"there is no feed {feed_id}; `wirewatch feed list` shows the feeds and their IDs")
 
     async def add_watch(self, query: str, destination: str, *, created_by: str = "") -> Watch:
-        parsed = parse_query(query, places=self.places) if self.places else parse_query(query)
+        parsed = parse_query(query)
         dest = parse_destination(destination)
         return await self.store.add_watch(str(parsed), str(dest), created_by=created_by, now=self.clock())
 
@@ -262,7 +262,7 @@ class Service:
         if key == self._matcher_key and self._matcher is not None:
             return
         self._watches = {w.id: w for w in watches}
-        self._matcher = Matcher.build(watches, places=self.places) if self.places else Matcher.build(watches)
+        self._matcher = Matcher.build(watches, places=self.places)
         self._matcher_key = key
         for problem in getattr(self._matcher, "errors", ()):
             log.warning("watch skipped: %s", problem)
