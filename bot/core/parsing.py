@@ -387,6 +387,8 @@ def _entries(raw_entries: list[Mapping[str, Any]], url: str, feed_id: int,
              feed_language: str) -> tuple[Entry, ...]:
     drafts = []
     for raw in raw_entries:
+        if not any(raw.get(key) for key in ("title", "link", "summary", "content")):
+            continue  # nothing to show or match (e.g. the half item of a truncated feed)
         published = _utc(raw.get("published_parsed")) or _utc(raw.get("updated_parsed"))
         guid = collapse_space(strip_controls(str(raw.get("id") or "")))
         drafts.append(

@@ -31,6 +31,10 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Characters left as they are when re-quoting a path: the reserved set plus "%" so that existing escapes
 # survive. Spaces and non-ASCII become %XX, so "a b" and "a%20b" are one URL.
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+_WRAP_RE = re.compile(r"\s*[\r\n]+\s*")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+# The query keeps its encoding; only what cannot appear in a URL at all (space, non-ASCII) is quoted.
+_QUERY_SAFE = _PATH_SAFE + "?/"
 _SCHEME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 
 
@@ -86,8 +90,9 @@ def canonical_url(url: str, base: str = "", *, keep_fragment: bool = False) -> s
     url = url.strip()
     if not url:
         return ""
-    # Control characters and whitespace inside a URL are never meaningful; feeds wrap long links.
-    url = "".join(ch for ch in url if ch > " " and ch != "\x7f")
+    # Feeds wrap long links over lines: a line break and the indentation around it are not part of the
+    # URL. Other control characters never are. A plain space is kept (and quoted below), as browsers do.
+    url = _CONTROL_RE.sub("", _WRAP_RE.sub("", url))
     if base and not _SCHEME_RE.match(url):
         try:
             url = urljoin(base.strip(), url)
@@ -114,7 +119,7 @@ def canonical_url(url: str, base: str = "", *, keep_fragment: bool = False) -> s
     if port is not None and port != _DEFAULT_PORTS[scheme]:
         netloc = f"{netloc}:{port}"
     path = quote(parts.path, safe=_PATH_SAFE) or "/"
-    query = _clean_query(parts.query)
+    query = quote(_clean_query(parts.query), safe=_QUERY_SAFE)
     fragment = ""
     if keep_fragment and parts.fragment and not _tracking_fragment(parts.fragment):
         fragment = parts.fragment
