@@ -21,7 +21,7 @@ import logging
 import random
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Mapping, Sequence
 
@@ -208,7 +208,8 @@ class Service:
             known = await self.store.known_identities(feed.id, [e.identity for e in entries])
             fresh = [e for e in entries if e.identity not in known]
             if fresh and self._matcher is not None:
-                deliveries, matches = self._alerts_for(feed, fresh, now)
+                named = replace(feed, title=feed.title or parsed.title)  # a first poll names the outlet
+                deliveries, matches = self._alerts_for(named, fresh, now)
         stored = await self.store.finish_poll(claim, update, entries, deliveries, matches)
         elapsed_ms = int((time.monotonic() - started) * 1000)
         if stored is None:

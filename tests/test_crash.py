@@ -66,7 +66,7 @@ def test_sigkill_during_runs_delivers_every_alert_once_and_none_twice(tmp_path):
         "WIREWATCH_LOG_LEVEL": "WARNING",
     }
     rng = random.Random(20261126)
-    with FeedServer().start_in_thread() as server:
+    with FeedServer() as server:
         for f in range(N_FEEDS):
             server.serve(f"/{f}.xml", feed_body(f, rounds=1))
             cli(env, "feed", "add", server.url(f"/{f}.xml"), "--interval", "1s", "--no-baseline")
