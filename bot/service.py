@@ -169,12 +169,12 @@ class Service:
     async def poll_due_feeds(
         self, *, feed_ids: Sequence[int] | None = None, force: bool = False, now: datetime | None = None
     ) -> PollReport:
-        """Claim due feeds (or the named ones / all with ``force``) and poll them concurrently.
+        """Claim due feeds (or the named ones, due or not / all with ``force``) and poll them concurrently.
         The fetcher bounds concurrency per host and overall; here every claimed feed gets a task."""
         now = now or self.clock()
         claims = await self.store.claim_due_feeds(
             now, limit=self.config.poll_batch if not (force or feed_ids) else 100_000,
-            lease_s=self.config.poll_lease_s, feed_ids=feed_ids, force=force,
+            lease_s=self.config.poll_lease_s, feed_ids=feed_ids, force=force or bool(feed_ids),
         )
         report = PollReport()
         if not claims:
