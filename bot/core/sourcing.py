@@ -780,7 +780,7 @@ def _near_name(runs: list[tuple[int, int, str]], a: int, b: int, after_only: boo
     return ""
 
 
-def _left_segment(s: str, end: int) -> str:
+def _left_segment(s: str, end: int, back: int = 0) -> str:
     """The phrase before a cue: back to the last hard boundary, and back over commas while the piece is
     empty or starts a relative clause ("a senior official, who was not authorised to speak, said")."""
     left = s[:end]
@@ -794,6 +794,10 @@ def _left_segment(s: str, end: int) -> str:
     while i > 0 and (not _WORD.search(seg) or _RELATIVE_START.match(seg)) and len(pieces) - i < 3:
         i -= 1
         seg = pieces[i] + "," + seg
+    for _ in range(back):  # an appositive in between: "The Institute ..., a think tank, said"
+        if i > 0:
+            i -= 1
+            seg = pieces[i] + "," + seg
     words = seg.split()
     return " ".join(words[-12:])
 
@@ -1030,6 +1034,10 @@ def analyse(article: Article, lexicons: Lexicons) -> Analysis:
             else:
                 seg = _left_segment(s, a)
                 src = _classify(ctx, seg, s, "left") if seg else None
+                if src is None and "," in s[:a]:
+                    wider = _left_segment(s, a, back=1)
+                    if wider != seg:
+                        src = _classify(ctx, wider.split(",")[0], s, "left")
                 if src is None and kind_ in ("verb", "outlet_verb"):
                     seg_r = _right_segment(s, b)
                     src = _classify(ctx, seg_r, s, "right")
