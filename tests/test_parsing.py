@@ -258,3 +258,24 @@ def test_never_raises_on_truncations(name):
     body = (SAMPLES / name).read_bytes()
     for cut in range(0, len(body), max(1, len(body) // 40)):
         _assert_invariants(parse_feed(body[:cut], {}, FEED_URL, 7))
+
+
+@pytest.mark.parametrize(
+    ("markup", "text"),
+    [
+        ("<p>one</p><p>two</p>", "one two"),
+        ("a<br>b<br/>c", "a b c"),
+        ("<script>var x = '<p>no</p>';</script>kept<style>p{}</style>", "kept"),
+        ("&amp; &lt;tag&gt; &eacute; &#233; &#x263A; &nbsp;x", "& <tag> é é ☺ x"),
+        ("bare & ampersand", "bare & ampersand"),
+        ("<b>bold</b>  \n\t spaced   out", "bold spaced out"),
+        ("nul\x00and\x1fctl\x85c1", "nulandctlc1"),
+        ("<p>unclosed <b>tags", "unclosed tags"),
+        ("", ""),
+    ],
+    ids=["blocks", "breaks", "script-style", "entities", "bare-amp", "whitespace", "controls", "unclosed", "empty"],
+)
+def test_html_to_text(markup, text):
+    from bot.core.text import html_to_text
+
+    assert html_to_text(markup) == text

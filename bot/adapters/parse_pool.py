@@ -111,15 +111,20 @@ class ParsePool:
         workers: int = DEFAULT_WORKERS,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         memory_limit: int = DEFAULT_MEMORY_LIMIT,
+        cpu_limit_s: int | None = None,
         prefilter: bool = True,
     ) -> None:
+        """``timeout_s``: wall-clock limit per parse. ``memory_limit``: RLIMIT_AS per worker in bytes
+        (0: none). ``cpu_limit_s``: RLIMIT_CPU per parse (default 3 × timeout, at least 2 s), the backstop
+        that stops a worker nobody waits for. ``prefilter=False`` lets pathological documents reach
+        feedparser (only to prove that the limits work)."""
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.timeout_s = timeout_s
         self.memory_limit = memory_limit
         self.prefilter = prefilter
         # The CPU limit backs up the wall-clock timeout: generous, so it only catches orphans.
-        self._cpu_budget_s = max(2, int(timeout_s * 3))
+        self._cpu_budget_s = cpu_limit_s if cpu_limit_s is not None else max(2, int(timeout_s * 3))
         self._size = workers
         self._ctx = multiprocessing.get_context("spawn")
         self._threads = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wirewatch-parse")
