@@ -279,3 +279,18 @@ def test_html_to_text(markup, text):
     from bot.core.text import html_to_text
 
     assert html_to_text(markup) == text
+
+
+@pytest.mark.parametrize(
+    ("content_type", "problem"),
+    [
+        ("text/html; charset=utf-8", None),  # a feed served as HTML is still a feed
+        ("text/plain", None),
+        ("application/rss+xml; charset=iso-8859-1", "declared iso-8859-1 but the body is UTF-8"),
+    ],
+    ids=["served-as-html", "served-as-text", "header-charset-wrong"],
+)
+def test_content_type_headers(content_type, problem):
+    parsed = _parse("cyrillic_utf8.xml", headers={"Content-Type": content_type})
+    assert parsed.is_feed and parsed.entries[0].title == "Обстріл біля Куп’янська"
+    assert (parsed.problem is None) if problem is None else (problem in parsed.problem)
