@@ -345,6 +345,11 @@ def parse_feed(body: bytes, headers: Mapping[str, str], url: str, feed_id: int, 
     notes: list[str] = []
     body = _repair_charrefs(body)
     parse_headers = {k: v for k, v in headers.items() if k != "content-location"}
+    content_type = parse_headers.get("content-type", "")
+    if content_type.lower().startswith("text/") and not _charset_param(content_type):
+        # feedparser applies RFC 3023's us-ascii default to text/* without a charset; RFC 7303 withdrew
+        # it, and the XML declaration (or BOM) is what the publisher actually wrote.
+        del parse_headers["content-type"]
     mislabel = _utf8_mislabelled(body, headers)
     if mislabel:
         parse_headers["content-type"] = "application/xml; charset=utf-8"
