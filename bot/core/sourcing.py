@@ -705,7 +705,10 @@ def _classify(ctx: _Ctx, seg: str, sentence: str, direction: str) -> _Src | None
     for a, b, e in c.indicators.finditer(seg):
         found.append((a, b, e.category, seg[a:b]))
     institutions = [(a, b) for a, b, cat, _ in found if cat == "institution"]
+    modifiers = [a for a, b, cat, _ in found if cat in ("title", "anon_head")]
     for a, b, text in runs:
+        if any(0 <= x - b <= 2 for x in modifiers) and not any(x <= b + 1 and y >= a - 1 for x, y in institutions):
+            continue  # "Interior Minister", "Senior Ukrainian officials": an adjective, not a name
         # "the country's General Staff", "Defence Ministry": a capitalised run joined to an institution
         # noun is that institution, named by the run
         joined = [(x, y) for x, y in institutions if x <= b + 1 and y >= a - 1]
@@ -721,6 +724,10 @@ def _classify(ctx: _Ctx, seg: str, sentence: str, direction: str) -> _Src | None
     # a person's name right after a title or an anonymous head names that person
     found.sort(key=lambda f: (f[0], -f[1]))
     pick = found[-1] if direction == "left" else found[0]
+    if direction == "right" and len(seg[:pick[0]].split()) > 4:
+        return None  # the source follows its cue closely: "per cent in March" names no one
+    if pick[2] == "name" and len(pick[3].split()) >= 2:
+        return _Src(NAMED, seg, name=_clean_name(c, pick[3]))
     if direction == "left":
         # prefer the head a prepositional tail hangs from: "an official at the Defence Ministry said"
         for f in reversed(found):
@@ -751,7 +758,7 @@ def _classify(ctx: _Ctx, seg: str, sentence: str, direction: str) -> _Src | None
         spec, reason = _anon_specificity(c, seg, sentence, text)
         return _Src(ANONYMOUS, seg, specificity=spec, reason=reason)
     if cat == "title":
-        run = _near_name(runs, a, b)
+        run = _near_name(runs, a, b, seg=seg)
         return _Src(NAMED, seg, name=_clean_name(c, run) if run else seg[max(0, a - 30):b].split(",")[-1].strip())
     if cat == "institution":
         toks = text.split()
@@ -768,10 +775,20 @@ def _classify(ctx: _Ctx, seg: str, sentence: str, direction: str) -> _Src | None
     return None
 
 
-def _near_name(runs: list[tuple[int, int, str]], a: int, b: int, after_only: bool = False) -> str:
+_LOWER_GAP = re.compile(r"^[\s,]*(?:[a-zа-яёіїєґ'\-]+\s+){0,6}$")
+
+
+def _near_name(runs: list[tuple[int, int, str]], a: int, b: int, after_only: bool = False,
+               seg: str = "") -> str:
+    """The name that goes with a title or head at [a, b): right after it ("spokesman Dmitry Peskov",
+    "head of the military administration Andriy Besedin"), or right before it."""
     for ra, rb, text in runs:
         if 0 <= ra - b <= 2:
             return text
+    if seg:
+        for ra, rb, text in runs:
+            if ra > b and ra - b <= 40 and _LOWER_GAP.match(seg[b:ra]):
+                return text
     if after_only:
         return ""
     for ra, rb, text in runs:
