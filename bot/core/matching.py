@@ -258,8 +258,7 @@ class Matcher:
                         start = end - length - 1  # `end` is the index of the pattern's trailing space in " text "
                         occ.append((name, ft, start, start + length, ""))
             if self._places is not None:
-                title = folded.get(FIELDS[0])
-                for pid, spans in self._places.find(ft, name, title):
+                for pid, spans in self._places.find(ft):
                     for aid in self._place_atoms.get(pid, ()):
                         occ = found.setdefault(aid, [])
                         for pstart, pend in spans[:MAX_HITS_PER_TERM]:
