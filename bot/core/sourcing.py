@@ -846,13 +846,13 @@ _OUTLET_INFER_STRONG = re.compile(
     r"(?:the|a|an) (?:newspaper|outlet|news outlet|website|publication|news agency|agency|channel|magazine|"
     r"broadcaster|news site|tabloid|daily|TV channel)|видання|издание|газета|агентство|агенція|телеканал|"
     r"як пише|как пишет|пише|пишет|передає|передает|повідомляє|сообщает)\s+\"?"
-    r"(?P<a>[A-ZА-ЯЁІЇЄҐ][\w.'&+\-]*(?:\s+[A-ZА-ЯЁІЇЄҐ][\w.'&+\-]*){0,3})"
-    r"|(?P<b>[A-ZА-ЯЁІЇЄҐ][\w.&+\-]*(?:\s+[A-ZА-ЯЁІЇЄҐ][\w.&+\-]*){0,3})(?:'s)?\s+"
+    r"(?P<a>[A-ZА-ЯЁІЇЄҐ][\w'&+\-]*(?:\.\w+)*(?:\s+[A-ZА-ЯЁІЇЄҐ][\w'&+\-]*(?:\.\w+)*){0,3})"
+    r"|(?P<b>[A-ZА-ЯЁІЇЄҐ][\w&+\-]*(?:\.\w+)*(?:\s+[A-ZА-ЯЁІЇЄҐ][\w&+\-]*(?:\.\w+)*){0,3})(?:'s)?\s+"
     r"(?:reported|reports|newspaper|news agency|outlet|TV channel|website|magazine|wrote, citing|reported, citing)"
 )
 _OUTLET_INFER_WEAK = re.compile(
     r"(?:told|according to|citing|cited by|quoted by|in an interview with)\s+\"?"
-    r"(?P<a>[A-ZА-ЯЁІЇЄҐ][\w.'&+\-]*(?:\s+[A-ZА-ЯЁІЇЄҐ][\w.'&+\-]*){0,3})"
+    r"(?P<a>[A-ZА-ЯЁІЇЄҐ][\w'&+\-]*(?:\.\w+)*(?:\s+[A-ZА-ЯЁІЇЄҐ][\w'&+\-]*(?:\.\w+)*){0,3})"
 )
 
 

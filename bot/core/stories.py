@@ -355,12 +355,12 @@ class StoryIndex:
 
     def match_score(self, w1, k1, s1, w2, k2, s2) -> float:
         """> 0 when two articles are about the same story. WHY these thresholds: a MinHash Jaccard of
-        0.5 on lead shingles is a copy; otherwise the titles must share half their content words and
+        0.5 on lead shingles is a copy; otherwise the titles must share 40 % of their content words and
         the leads two names or numbers, or the leads must share four keys with some title overlap."""
         j = MinHasher.jaccard(s1, s2)
         t = _overlap(w1, w2)
         k = len(k1 & k2)
-        if j >= COPY_JACCARD or (t >= 0.5 and k >= 2) or (k >= 4 and t >= 0.25) or (t >= 0.8 and len(w1) >= 4):
+        if j >= COPY_JACCARD or (t >= 0.4 and k >= 2) or (k >= 4 and t >= 0.25) or (t >= 0.8 and len(w1) >= 4):
             return 2 * j + t + 0.2 * k
         return 0.0
 
@@ -550,6 +550,11 @@ def corroboration(story: Story) -> Corroboration:
             labels.append(o.origin_label)
     n = len(labels)
     echo_of = first.relays or first.outlet
+    # every outlet that carries the story only on the strength of the origin's outlet is its echo,
+    # whether it rewrote the relay (ECHO) or copied another relay (COPY)
+    for p in profiles:
+        if p.relays == echo_of or (echo_of in p.cited and not p.own_sourcing):
+            echo_outlets.add(p.outlet)
     echoes = len(echo_outlets - {echo_of})
     if n >= 2:
         line = f"corroborated by {n} independent outlets ({_names(labels)})"
