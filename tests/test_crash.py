@@ -58,9 +58,9 @@ def test_sigkill_during_runs_delivers_every_alert_once_and_none_twice(tmp_path):
         "WIREWATCH_MIN_INTERVAL": "1",
         "WIREWATCH_TICK_SECONDS": "0.2",
         "WIREWATCH_DELIVERY_TICK_SECONDS": "0.1",
-        "WIREWATCH_FETCH_TIMEOUT": "3",
-        "WIREWATCH_PARSE_TIMEOUT": "3",
-        "WIREWATCH_POLL_LEASE": "8",
+        "WIREWATCH_FETCH_TIMEOUT": "10",
+        "WIREWATCH_PARSE_TIMEOUT": "10",
+        "WIREWATCH_POLL_LEASE": "25",
         "WIREWATCH_DELIVERY_LEASE": "2",
         "WIREWATCH_ENV_FILE": str(tmp_path / "no.env"),
         "WIREWATCH_LOG_LEVEL": "WARNING",
@@ -100,9 +100,11 @@ def test_sigkill_during_runs_delivers_every_alert_once_and_none_twice(tmp_path):
             proc.stderr.close()
         assert proc.returncode == 0, stderr[-2000:]
 
+        health = cli(env, "feed", "list").stdout  # for the failure message: what each feed went through
+
     records = jsonl_records(out)
     keys = [r["alert_key"] for r in records]
     titles = [r["title"] for r in records]
     assert kills >= 6
     assert len(keys) == len(set(keys)), f"{len(keys) - len(set(keys))} alerts were written twice"
-    assert set(titles) == expected, f"missing: {sorted(expected - set(titles))[:5]}"
+    assert set(titles) == expected, f"missing: {sorted(expected - set(titles))[:5]}\n{health}"

@@ -30,6 +30,7 @@ from bot.core.parsing import parse_feed
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MEMORY_LIMIT = 1 << 30  # 1 GiB of address space per worker: a 100 MB feed peaks near 400 MB
 DEFAULT_WORKERS = 2
+STARTUP_TIMEOUT_S = 60.0
 
 
 def _set_limit(which: int, soft: int) -> None:
@@ -48,6 +49,7 @@ def _worker_main(conn: multiprocessing.connection.Connection, memory_limit: int,
     """The worker loop: one request, one answer, until the pipe closes."""
     if memory_limit:
         _set_limit(resource.RLIMIT_AS, memory_limit)
+    conn.send(("ready", None))  # imports are done: from here on, the clock of each parse is fair
     while True:
         try:
             request = conn.recv()
@@ -85,6 +87,15 @@ class _Worker:
         )
         self.process.start()
         child.close()
+        # Starting a Python process and importing feedparser takes a second or more on a busy machine;
+        # wait for the worker here, outside any parse's timeout, so a slow start is not a slow parse.
+        try:
+            ready = self.conn.poll(STARTUP_TIMEOUT_S) and self.conn.recv() == ("ready", None)
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            self.kill()
+            raise _WorkerDied(f"the parse worker did not start within {STARTUP_TIMEOUT_S:g} s")
 
     def call(self, request: tuple) -> tuple[str, Any]:
         try:
@@ -161,7 +172,11 @@ class ParsePool:
             if worker is None or not worker.process.is_alive():
                 if worker is not None:
                     await loop.run_in_executor(self._threads, self._retire, worker)
-                worker = await loop.run_in_executor(self._threads, self._spawn)
+                try:
+                    worker = await loop.run_in_executor(self._threads, self._spawn)
+                except _WorkerDied as exc:
+                    worker = None
+                    return ParsedFeed(is_feed=False, problem=str(exc))
             request = (bytes(body), dict(headers), url, feed_id, self.prefilter)
             call = loop.run_in_executor(self._threads, worker.call, request)
             try:
