@@ -87,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--interval", default=None)
     sub.add_parser("export-opml", help="print the feeds as OPML")
 
+    s = sub.add_parser("bench", help="measure the performance figures of BENCHMARKS.md here and now")
+    s.add_argument("--json", action="store_true", help="one JSON document with every figure")
+    s.add_argument("--quick", action="store_true", help="small inputs, under a minute (CI)")
+    s.add_argument("--corpus", metavar="DIR", help="feed files to use for the parsing figures")
+
     db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="action", metavar="ACTION",
                                                                           parser_class=_Parser)
     db.required = True
@@ -360,6 +365,12 @@ async def cmd_db(args, settings: Settings) -> int:
     return 0
 
 
+async def cmd_bench(args, settings: Settings) -> int:
+    from bot.app.bench import run_bench
+
+    return await run_bench(args, settings)
+
+
 async def cmd_demo(args, settings: Settings) -> int:
     from bot.app.demo import run_demo
 
@@ -369,7 +380,7 @@ async def cmd_demo(args, settings: Settings) -> int:
 _HANDLERS = {
     "run": cmd_run, "poll": cmd_poll, "parse": cmd_parse, "match": cmd_match, "feed": cmd_feed,
     "watch": cmd_watch, "import-opml": cmd_import_opml, "export-opml": cmd_export_opml, "db": cmd_db,
-    "demo": cmd_demo,
+    "demo": cmd_demo, "bench": cmd_bench,
 }
 
 
