@@ -26,6 +26,23 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable, Mapping, Sequence
 
 from bot.core import polling
+from bot.core.commands import (
+    Caller,
+    Command,
+    Reply,
+    StatusReport,
+    help_text,
+    may_manage_feeds,
+    render_feed_added,
+    render_feed_list,
+    render_muted,
+    render_not_a_feed,
+    render_removed,
+    render_status,
+    render_watch_added,
+    render_watch_list,
+    render_watch_test,
+)
 from bot.core.destinations import parse_destination
 from bot.core.errors import NotFound, UsageError
 from bot.core.matching import Matcher
@@ -66,6 +83,8 @@ class ServiceConfig:
     retry_cap_s: float = 900.0
     max_attempts: int = 50  # then the delivery is dead-lettered with its last error
     unconfigured_retry_s: float = 600.0  # a destination whose platform is not configured yet
+    feed_admins: tuple[str, ...] = ()  # user or group IDs who may add/remove feeds from chat; empty: everyone
+    watch_test_days: int = 7  # how far back `/watch test` looks
     policy: polling.PollPolicy = field(default_factory=polling.PollPolicy)
 
 
@@ -161,6 +180,113 @@ class Service:
     async def remove_watch(self, watch_id: int) -> None:
         if not await self.store.remove_watch(watch_id):
             raise NotFound(f"there is no watch {watch_id}; `wirewatch watch list` shows the watches and their IDs")
+
+    async def add_feed_checked(self, url: str, *, interval_s: int | None = None) -> tuple[Feed, bool]:
+        """``/feed add``: a feed already stored under this URL is reused; otherwise the URL is fetched once
+        (through the Fetcher, so the SSRF guard and size caps hold) and parsed (through the FeedParser)
+        before it is stored, so a user who pastes a web page hears at once that it is not a feed and which
+        feeds the page links to, instead of a feed that silently fails later."""
+        url = (url or "").strip()
+        for feed in await self.store.list_feeds():
+            if feed.url == url:
+                return feed, False
+        if not url.lower().startswith(("http://", "https://")):
+            raise UsageError(f"{url!r} is not a feed URL: give an http:// or https:// address")
+        result = await self.fetcher.fetch(url)
+        if result.outcome is not FetchOutcome.MODIFIED:
+            reason = result.error or (f"the server answered {result.status}" if result.status else result.outcome.value)
+            raise UsageError(f"could not fetch {url}: {reason}")
+        parsed = await self.parser.parse(result.body, result.headers, result.final_url or url, 0)
+        if not parsed.is_feed:
+            raise UsageError(render_not_a_feed(url, parsed.problem, parsed.alternates))
+        return await self.add_feed(url, interval_s=interval_s, title=parsed.title, language=parsed.language)
+
+    async def test_watch(self, query: str, *, limit: int = 10_000) -> tuple[list[Entry], int]:
+        """``/watch test``: which stored items of the last few days QUERY matches. Nothing is saved; the
+        same matcher as the poller is used, so the answer is what the watch would have alerted."""
+        parsed = parse_query(query)
+        now = self.clock()
+        entries = await self.store.recent_entries(now - timedelta(days=self.config.watch_test_days), limit=limit)
+        probe = Watch(id=0, query=str(parsed), destination="console")
+        matcher = Matcher.build([probe], places=self.places)
+        if matcher.errors:
+            raise UsageError(matcher.errors[0])
+        found = [e for e in entries if matcher.match(e)]
+        found.sort(key=lambda e: e.published or e.fetched_at or now, reverse=True)
+        return found, len(entries)
+
+    async def mute_watch(self, watch_id: int, duration_s: int, *, destination: str | None = None) -> datetime:
+        """Mute a watch until now + duration. Matches are still recorded while muted (the digest and
+        ``watch test`` see them); only the alerts are held back."""
+        watch = await self._own_watch(watch_id, destination)
+        until = self.clock() + timedelta(seconds=duration_s)
+        set_muted = getattr(self.store, "set_watch_muted", None)  # not yet part of the Store port
+        if set_muted is None:
+            raise UsageError("muting is not supported by this store yet; remove the watch and add it again later")
+        await set_muted(watch.id, until)
+        return until
+
+    async def status(self) -> StatusReport:
+        """``/wirewatch status``: what an operator needs to see first (failing feeds, dead deliveries)."""
+        feeds = await self.store.list_feeds()
+        failing = tuple(f for f in feeds if f.status.value in ("failing", "dead"))
+        dead = await self.store.list_deliveries("dead")
+        pending = await self.store.list_deliveries("pending")
+        polled = [f.last_polled_at for f in feeds if f.last_polled_at]
+        return StatusReport(
+            feeds=len(feeds), failing=failing,
+            dead_deliveries=tuple(sorted(dead, key=lambda d: d.id, reverse=True)),
+            pending=len(pending), last_poll=max(polled) if polled else None,
+        )
+
+    async def _own_watch(self, watch_id: int, destination: str | None) -> Watch:
+        """A channel manages its own watches: an ID from another channel is 'not found' here, so one
+        channel cannot remove or mute another's (and cannot learn what others watch)."""
+        for watch in await self.store.list_watches(destination):
+            if watch.id == watch_id:
+                return watch
+        where = " in this channel" if destination else ""
+        raise NotFound(f"there is no watch {watch_id}{where}; `/watch list` shows the IDs")
+
+    async def run_command(self, command: Command, caller: Caller) -> Reply:
+        """Every chat command, whatever the platform: parse (done by the caller) -> here -> render.
+        Raises ``UsageError`` (with the text to show) for anything the caller got wrong or may not do."""
+        name = command.name
+        if command.group == "feed" and command.action in ("add", "remove") and not may_manage_feeds(
+            self.config.feed_admins, caller
+        ):
+            raise UsageError("only the people and groups listed in WIREWATCH_FEED_ADMINS may add or remove "
+                             "feeds; ask one of them, or add a watch on the feeds already here")
+        if name == "watch add":
+            watch = await self.add_watch(command.argument, caller.destination, created_by=caller.user_id)
+            return render_watch_added(watch)
+        if name == "watch list":
+            return render_watch_list(await self.store.list_watches(caller.destination), self.clock())
+        if name == "watch remove":
+            watch = await self._own_watch(command.target_id or 0, caller.destination)
+            await self.remove_watch(watch.id)
+            return render_removed("watch", watch.id)
+        if name == "watch test":
+            found, scanned = await self.test_watch(command.argument)
+            return render_watch_test(command.argument, found, scanned, self.config.watch_test_days)
+        if name == "watch mute":
+            until = await self.mute_watch(command.target_id or 0, command.duration_s or 0,
+                                          destination=caller.destination)
+            return render_muted(command.target_id or 0, until)
+        if name == "feed add":
+            return render_feed_added(*await self.add_feed_checked(command.argument))
+        if name == "feed list":
+            return render_feed_list(await self.store.list_feeds())
+        if name == "feed remove":
+            await self.remove_feed(command.target_id or 0)
+            return render_removed("feed", command.target_id or 0)
+        if name == "wirewatch status":
+            return render_status(await self.status())
+        if name == "wirewatch help":
+            return Reply(help_text())
+        if command.group == "digest":
+            raise UsageError("daily digests are not available in this version yet")
+        raise UsageError(help_text())
 
     # ------------------------------------------------------------------------------------------------
     # Polling
