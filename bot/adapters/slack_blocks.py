@@ -25,7 +25,6 @@ CONTEXT_ELEMENTS_MAX = 10  # elements in one context block
 BLOCKS_MAX = 50  # blocks in one message
 FALLBACK_TEXT_MAX = 3000  # the top-level ``text``: notifications and screen readers read it
 TITLE_MAX = 300  # a headline longer than this is cut: the link carries the rest
-METADATA_EVENT = "wirewatch_alert"  # message metadata event type carrying the alert key
 
 _BROADCAST = re.compile(r"@(here|channel|everyone)\b", re.IGNORECASE)
 _PARTIAL_ENTITY = re.compile(r"&[a-z]{0,4}$")
@@ -113,7 +112,6 @@ def render_alert(alert: Alert, *, tz: tzinfo | None = None) -> dict[str, Any]:
         "blocks": blocks[:BLOCKS_MAX],
         "unfurl_links": False,
         "unfurl_media": False,
-        "metadata": alert_metadata(alert.alert_key),
     }
 
 
@@ -134,14 +132,17 @@ def render_followup(payload: Mapping[str, Any]) -> dict[str, Any]:
         "blocks": [{"type": "section", "text": mrkdwn(text)}],
         "unfurl_links": False,
         "unfurl_media": False,
-        "metadata": alert_metadata(str(payload.get("alert_key") or payload.get("key") or "")),
     }
 
 
-def alert_metadata(key: str) -> dict[str, Any]:
-    """Message metadata carrying the outbox key: after a crash or a timeout between posting and
-    recording, the sender finds the key in the channel's history instead of posting again."""
-    return {"event_type": METADATA_EVENT, "event_payload": {"idempotency_key": key}}
+def render_delivery(kind: str, payload: Mapping[str, Any], *, tz: tzinfo | None = None) -> dict[str, Any]:
+    """The one front door: an outbox row's kind and payload -> ``chat.postMessage`` arguments (no
+    channel, no thread, no metadata: those are the sender's). Unknown kinds raise ``ValueError``."""
+    if kind == "alert":
+        return render_alert(Alert.from_payload(payload), tz=tz)
+    if kind == "followup":
+        return render_followup(payload)
+    raise ValueError(f"Slack cannot render a {kind!r} delivery yet")
 
 
 def reply_text(reply: Reply, user_id: str = "") -> str:

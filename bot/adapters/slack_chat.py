@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import tzinfo
 from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 import aiohttp
@@ -35,10 +34,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.adapters.slack_blocks import METADATA_EVENT, alert_metadata, escape, render_alert, render_followup, reply_text
 from bot.core.commands import GRAMMAR, Caller, Command, Reply, help_text, parse_command
 from bot.core.errors import UsageError
-from bot.core.messages import Alert
 from bot.core.models import Delivery, SendResult
 
 log = logging.getLogger("wirewatch.slack")
@@ -49,6 +46,12 @@ CHANNEL_PACE_S = 1.0  # chat.postMessage: "one message per second per channel"
 HISTORY_LOOKBACK = 200  # messages searched for an alert key before re-posting
 SEND_TIMEOUT_S = 15  # one Web API call; a timeout is an ambiguous outcome, reconciled next attempt
 COMMANDS = tuple(f"/{group}" for group in GRAMMAR)
+METADATA_EVENT = "wirewatch_alert"  # message metadata event type carrying the outbox key
+
+#: kind, payload -> chat.postMessage arguments (``slack_blocks.render_delivery``, bound by bot/app)
+Renderer = Callable[[str, Mapping[str, Any]], dict[str, Any]]
+#: reply, caller's user ID -> escaped mrkdwn (``slack_blocks.reply_text``)
+ReplyRenderer = Callable[[Reply, str], str]
 
 #: Errors that will not go away by retrying: dead-letter the delivery with the reason.
 PERMANENT_ERRORS = frozenset({
@@ -75,6 +78,12 @@ def app_client(token: str, api_url: str = "") -> AsyncWebClient:
                           retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=1)])
 
 
+def alert_metadata(key: str) -> dict[str, Any]:
+    """Message metadata carrying the outbox key: after a crash or a timeout between posting and
+    recording, the sender finds the key in the channel's history instead of posting again."""
+    return {"event_type": METADATA_EVENT, "event_payload": {"idempotency_key": key}}
+
+
 def _base(api_url: str) -> str:
     url = (api_url or DEFAULT_API_URL).strip()
     return url if url.endswith("/") else url + "/"  # method names are joined onto it
@@ -84,10 +93,10 @@ class SlackNotifier:
     """Posts outbox rows to Slack channels (destination ``slack:CHANNEL_ID``). ``message_ref`` is the
     posted message's ``ts``: the thread parent of the story's follow-ups."""
 
-    def __init__(self, client: AsyncWebClient, *, tz: tzinfo | None = None, pace_s: float = CHANNEL_PACE_S,
+    def __init__(self, client: AsyncWebClient, render: Renderer, *, pace_s: float = CHANNEL_PACE_S,
                  history_lookback: int = HISTORY_LOOKBACK):
         self.client = client
-        self.tz = tz
+        self.render = render
         self.pace_s = pace_s
         self.history_lookback = history_lookback
         self._channels: dict[str, tuple[asyncio.Lock, list[float]]] = {}
@@ -105,8 +114,8 @@ class SlackNotifier:
                 return SendResult.sent(found)
         try:
             args = await self._render(delivery, channel)
-        except (KeyError, TypeError, ValueError) as exc:
-            return SendResult.permanent(f"cannot render this {delivery.kind} for Slack: {exc!r}")
+        except (KeyError, TypeError, ValueError) as exc:  # our bug or an unknown kind: keep it for a human
+            return SendResult.permanent(f"cannot render this {delivery.kind} for Slack: {exc}")
         if isinstance(args, SendResult):
             return args
         args["metadata"] = alert_metadata(delivery.dedupe_key)
@@ -127,10 +136,8 @@ class SlackNotifier:
         return SendResult.sent(str(response.get("ts") or ""))
 
     async def _render(self, delivery: Delivery, channel: str) -> dict[str, Any] | SendResult:
-        if delivery.kind == "alert":
-            return render_alert(Alert.from_payload(delivery.payload), tz=self.tz)
+        args = dict(self.render(delivery.kind, delivery.payload))
         if delivery.kind == "followup":
-            args = render_followup(delivery.payload)
             parent = delivery.payload.get("thread_ref") or delivery.payload.get("parent_message_ref")
             parent_key = delivery.payload.get("parent_key")
             if not parent and parent_key:
@@ -140,8 +147,7 @@ class SlackNotifier:
                 parent = found
             if parent:
                 args["thread_ts"] = str(parent)
-            return args
-        return SendResult.permanent(f"Slack cannot render a {delivery.kind!r} delivery yet")
+        return args
 
     async def _find_posted(self, channel: str, key: str) -> str | SendResult | None:
         """The ``ts`` of a message in the channel's recent history whose metadata carries ``key``; None if
@@ -214,12 +220,13 @@ class SlackChat:
     """The bolt app: slash commands in, replies out. Handlers are parse -> ``run`` -> render; ``run`` is
     the service's command entry, passed in by the composition root."""
 
-    def __init__(self, client: AsyncWebClient, run: CommandRunner, *, signing_secret: str = "",
-                 app_token: str = "", admin_groups: Sequence[str] = ()):
+    def __init__(self, client: AsyncWebClient, run: CommandRunner, render_reply: ReplyRenderer, *,
+                 signing_secret: str = "", app_token: str = "", admin_groups: Sequence[str] = ()):
         if not (signing_secret or app_token):
             raise ValueError("Slack needs an app-level token (Socket Mode) or a signing secret (HTTP mode)")
         self.client = client
         self.run = run
+        self.render_reply = render_reply
         self.app_token = app_token
         self.admin_groups = tuple(g for g in admin_groups if g.startswith("S"))  # Slack user group IDs
         # request verification stays on: bolt checks every HTTP request's signature and timestamp.
@@ -241,10 +248,10 @@ class SlackChat:
         try:
             command = parse_command(line)
         except UsageError as exc:
-            await ack(text=escape(str(exc)), response_type="ephemeral")
+            await ack(text=self.render_reply(Reply(str(exc)), user_id), response_type="ephemeral")
             return
         if command.name == "wirewatch help":
-            await ack(text=escape(help_text()), response_type="ephemeral")
+            await ack(text=self.render_reply(Reply(help_text()), user_id), response_type="ephemeral")
             return
         await ack()
         caller = Caller(platform="slack", destination=f"slack:{body.get('channel_id', '')}", user_id=user_id,
@@ -257,7 +264,7 @@ class SlackChat:
             log.exception("command failed", extra={"platform": "slack", "command": command.name,
                                                    "channel": caller.destination})
             reply = Reply("something went wrong on our side; it has been logged. Try again in a minute.")
-        await respond(text=reply_text(reply, user_id), response_type="in_channel" if reply.public else "ephemeral")
+        await respond(text=self.render_reply(reply, user_id), response_type="in_channel" if reply.public else "ephemeral")
 
     async def _on_error(self, error: Exception, body: Mapping[str, Any]) -> None:
         log.error("bolt error", exc_info=error, extra={"platform": "slack"})
