@@ -35,7 +35,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.commands import GRAMMAR, Caller, Command, Reply, help_text, parse_command
-from bot.core.errors import UsageError
+from bot.core.errors import ConfigError, UsageError
 from bot.core.models import Delivery, SendResult
 
 log = logging.getLogger("wirewatch.slack")
@@ -300,8 +300,13 @@ class SlackChat:
         return web_app
 
     async def start(self, *, host: str = "127.0.0.1", port: int = 8080) -> int | None:
-        """Connect (Socket Mode) or listen (HTTP mode; returns the bound port, useful with port 0)."""
+        """Connect (Socket Mode) or listen (HTTP mode; returns the bound port, useful with port 0).
+        A token Slack refuses stops the start with a ``ConfigError`` naming the variable, instead of
+        slack_sdk's Socket Mode client retrying a dead token forever."""
+        await self._check_token(lambda: self.client.auth_test(), "SLACK_BOT_TOKEN")
         if self.mode == "socket":
+            await self._check_token(lambda: self.client.apps_connections_open(app_token=self.app_token),
+                                    "SLACK_APP_TOKEN")
             self._socket = AsyncSocketModeHandler(self.app, self.app_token)
             await self._socket.connect_async()
             log.info("Slack connected in Socket Mode", extra={"platform": "slack"})
@@ -314,6 +319,13 @@ class SlackChat:
         log.info("Slack HTTP mode listening", extra={"platform": "slack", "host": host, "port": bound,
                                                     "path": EVENTS_PATH})
         return bound
+
+    @staticmethod
+    async def _check_token(call: Callable[[], Awaitable[Any]], variable: str) -> None:
+        try:
+            await call()
+        except SlackApiError as exc:
+            raise ConfigError(f"Slack refused {variable}: {_error_code(exc) or exc.response.status_code}") from None
 
     async def close(self) -> None:
         if self._socket is not None:

@@ -7,6 +7,7 @@ Nothing else in wirewatch reads the environment or chooses an implementation. Ev
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from dataclasses import dataclass
 from typing import AsyncIterator, TextIO
@@ -16,6 +17,8 @@ from bot.adapters.console import ConsoleNotifier
 from bot.adapters.http_fetcher import HttpFetcher
 from bot.adapters.jsonl import JsonlNotifier
 from bot.adapters.parse_pool import InlineParser, ParsePool
+from bot.adapters.slack_blocks import render_delivery, reply_text
+from bot.adapters.slack_chat import SlackChat, SlackNotifier, app_client, sender_client
 from bot.adapters.sql_store import open_store
 from bot.app.settings import Settings
 from bot.core.polling import PollPolicy
@@ -28,6 +31,7 @@ log = logging.getLogger("wirewatch")
 class App:
     settings: Settings
     service: Service
+    slack: SlackChat | None = None  # the slash-command front end; ``wirewatch run`` starts it
 
 
 def user_agent(settings: Settings) -> str:
@@ -40,6 +44,7 @@ def service_config(settings: Settings) -> ServiceConfig:
         poll_lease_s=settings.poll_lease_s,
         default_interval_s=settings.default_interval_s,
         delivery_lease_s=settings.delivery_lease_s,
+        feed_admins=settings.feed_admins,
         policy=PollPolicy(
             min_interval_s=settings.min_interval_s,
             max_interval_s=settings.max_interval_s,
@@ -67,10 +72,24 @@ async def build_app(
         "console": ConsoleNotifier(stream=console, tz=settings.zone),
         "jsonl": JsonlNotifier(),
     }
+    if settings.slack_bot_token:
+        notifiers["slack"] = SlackNotifier(
+            sender_client(settings.slack_bot_token, settings.slack_api_url),
+            functools.partial(render_delivery, tz=settings.zone),
+        )
     service = Service(store, fetcher, parser, notifiers, config=service_config(settings))
+    slack = None
+    if settings.slack_bot_token:
+        slack = SlackChat(
+            app_client(settings.slack_bot_token, settings.slack_api_url), service.run_command, reply_text,
+            signing_secret=settings.slack_signing_secret, app_token=settings.slack_app_token,
+            admin_groups=settings.feed_admins,
+        )
     try:
-        yield App(settings=settings, service=service)
+        yield App(settings=settings, service=service, slack=slack)
     finally:
+        if slack is not None:
+            await slack.close()
         await parser.close()
         await fetcher.close()
         await store.close()

@@ -128,6 +128,8 @@ async def cmd_run(args, settings: Settings) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         scheduler.start()
+        if app.slack is not None:  # Socket Mode connects out; HTTP mode listens on WIREWATCH_HTTP_HOST:PORT
+            await app.slack.start(host=settings.http_host, port=settings.http_port)
         logging.getLogger("wirewatch").info("wirewatch %s running; Ctrl-C stops it", __version__)
         await stop.wait()
         scheduler.shutdown(wait=False)

@@ -41,6 +41,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "SLACK_APP_TOKEN": ("", "Slack app-level token (xapp-…) for Socket Mode"),
     "SLACK_SIGNING_SECRET": ("", "Slack signing secret, for HTTP mode instead of Socket Mode"),
     "WIREWATCH_SLACK_API_URL": ("", "override of Slack's Web API base URL (proxies, tests)"),
+    "WIREWATCH_FEED_ADMINS": ("", "who may add or remove feeds from chat: comma-separated user or group IDs; empty means everyone"),
     "DISCORD_BOT_TOKEN": ("", "Discord bot token; enables Discord"),
     "WIREWATCH_DISCORD_API_URL": ("", "override of Discord's REST base URL (proxies, tests)"),
     "WIREWATCH_WEBHOOK_<NAME>": ("", "URL behind destination slack-webhook:<name>, discord-webhook:<name> or webhook:<name>"),
@@ -74,6 +75,7 @@ class Settings:
     slack_app_token: str = ""
     slack_signing_secret: str = ""
     slack_api_url: str = ""
+    feed_admins: tuple[str, ...] = ()
     discord_bot_token: str = ""
     discord_api_url: str = ""
     webhooks: Mapping[str, str] = field(default_factory=dict)
@@ -110,6 +112,7 @@ class Settings:
             slack_app_token=get("SLACK_APP_TOKEN"),
             slack_signing_secret=get("SLACK_SIGNING_SECRET"),
             slack_api_url=get("WIREWATCH_SLACK_API_URL"),
+            feed_admins=tuple(i.strip() for i in get("WIREWATCH_FEED_ADMINS").split(",") if i.strip()),
             discord_bot_token=get("DISCORD_BOT_TOKEN"),
             discord_api_url=get("WIREWATCH_DISCORD_API_URL"),
             webhooks={
@@ -123,6 +126,13 @@ class Settings:
             raise ConfigError(
                 f"WIREWATCH_MIN_INTERVAL ({s.min_interval_s}) is larger than WIREWATCH_MAX_INTERVAL ({s.max_interval_s})"
             )
+        if s.slack_bot_token and not (s.slack_app_token or s.slack_signing_secret):
+            raise ConfigError(
+                "SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode) is required when "
+                "SLACK_BOT_TOKEN is set"
+            )
+        if (s.slack_app_token or s.slack_signing_secret) and not s.slack_bot_token:
+            raise ConfigError("SLACK_BOT_TOKEN is required when SLACK_APP_TOKEN or SLACK_SIGNING_SECRET is set")
         if s.poll_lease_s <= s.fetch_timeout_s + s.parse_timeout_s:
             raise ConfigError(
                 f"WIREWATCH_POLL_LEASE ({s.poll_lease_s:g}s) must be longer than WIREWATCH_FETCH_TIMEOUT plus "
