@@ -15,12 +15,16 @@ Point the code under test at ``stub.api_url`` (that is ``WIREWATCH_SLACK_API_URL
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import itertools
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
+import aiohttp
 from aiohttp import WSMsgType, web
 
 
@@ -205,3 +209,30 @@ class SlackStub:
             ack = await asyncio.wait_for(self.acks.get(), timeout)
             if ack.get("envelope_id") == envelope_id:
                 return ack
+
+
+# ---- what Slack sends in HTTP mode ---------------------------------------------------------------------
+
+
+def sign(secret: str, ts: str, body: str) -> str:
+    """Slack's request signature: v0=HMAC-SHA256(secret, "v0:{timestamp}:{raw body}")."""
+    return "v0=" + hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+
+
+def command_form(stub: SlackStub, command: str, text: str, *, channel: str, user: str = "U0ANA") -> str:
+    """A slash-command request body as Slack sends it (form-encoded), answering to the stub's hook."""
+    return urlencode({"token": "legacy", "team_id": stub.team, "team_domain": "test", "channel_id": channel,
+                      "channel_name": "desk", "user_id": user, "user_name": "ana", "command": command,
+                      "text": text, "api_app_id": "A0TEST", "response_url": stub.hook_url(),
+                      "trigger_id": "1.2.3"})
+
+
+async def post_signed(url: str, body: str, *, secret: str, ts: str | None = None,
+                      signed_body: str | None = None) -> tuple[int, str]:
+    """POST ``body`` signed with ``secret`` (over ``signed_body`` if given, to fake tampering)."""
+    ts = ts or str(int(time.time()))
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": ts,
+               "X-Slack-Signature": sign(secret, ts, body if signed_body is None else signed_body)}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url, data=body.encode(), headers=headers) as response:
+            return response.status, await response.text()

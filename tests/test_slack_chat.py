@@ -6,13 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
-import hmac
 import time
 from pathlib import Path
-from urllib.parse import urlencode
 
-import aiohttp
 import pytest
 import yaml
 
@@ -24,6 +20,7 @@ from bot.adapters.slack_chat import COMMANDS, SlackChat, SlackNotifier, app_clie
 from bot.core.messages import Alert, AlertHit, AlertWatch
 from bot.core.models import Delivery, SendStatus
 from bot.service import Service
+from tests import slackstub
 from tests.slackstub import SlackStub
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -152,15 +149,8 @@ async def service():
     await fetcher.close()
 
 
-def sign(secret: str, ts: str, body: str) -> str:
-    return "v0=" + hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
-
-
 def command_form(stub: SlackStub, command: str, text: str, user: str = "U0ANA") -> str:
-    return urlencode({"token": "legacy", "team_id": stub.team, "team_domain": "test", "channel_id": CHANNEL,
-                      "channel_name": "desk", "user_id": user, "user_name": "ana", "command": command,
-                      "text": text, "api_app_id": "A0TEST", "response_url": stub.hook_url(),
-                      "trigger_id": "1.2.3"})
+    return slackstub.command_form(stub, command, text, channel=CHANNEL, user=user)
 
 
 @pytest.fixture
@@ -173,12 +163,7 @@ async def http_mode(stub, service):
 
 
 async def post(url: str, body: str, *, secret=SECRET, ts: str | None = None, signed_body: str | None = None):
-    ts = ts or str(int(time.time()))
-    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": ts,
-               "X-Slack-Signature": sign(secret, ts, body if signed_body is None else signed_body)}
-    async with aiohttp.ClientSession() as session:
-        async with session.post(url, data=body.encode(), headers=headers) as response:
-            return response.status, await response.text()
+    return await slackstub.post_signed(url, body, secret=secret, ts=ts, signed_body=signed_body)
 
 
 async def test_http_mode_answers_a_correctly_signed_command(stub, http_mode):
