@@ -722,6 +722,8 @@ class Places:
         self.near_min_population = near_min_population
         self.max_near_places = max_near_places
         self._variants: dict[int, PlaceVariants] = {}
+        self._resolved: dict[str, PlaceSet] = {}  # the gazetteer is static: a resolution never changes
+        self._blockers: dict[int, frozenset[tuple[str, ...]]] = {}
 
     # -- lookup ---------------------------------------------------------------------------------
 
@@ -772,6 +774,12 @@ class Places:
     # -- PlaceResolver ----------------------------------------------------------------------------
 
     def resolve(self, atom: Place | Near) -> PlaceSet:
+        cached = self._resolved.get(atom.render())
+        if cached is None:
+            cached = self._resolved[atom.render()] = self._resolve(atom)
+        return cached
+
+    def _resolve(self, atom: Place | Near) -> PlaceSet:
         centre = self.resolve_place(atom.name, atom.cc)
         centre_name = self.variants(centre).display
         members: dict[int, tuple[PlaceRecord, str]] = {centre.id: (centre, centre_name)}
@@ -794,12 +802,19 @@ class Places:
                 if pid not in variants:
                     variants[pid] = self.variants(record)
         blockers: set[tuple[str, ...]] = set()
-        for v in variants.values():
-            for noun in v.nouns:
-                if len(noun) == 1 and len(noun[0]) >= 4:
-                    for longer in self.gazetteer.longer_names(noun[0]):
-                        blockers.add(tuple(longer.split(" ")))
+        for pid, v in variants.items():
+            blockers |= self._longer(v)
         return PlaceScanner(variants, blockers, self.lexicon)
+
+    def _longer(self, v: PlaceVariants) -> frozenset[tuple[str, ...]]:
+        """Multi-word gazetteer names containing one of the place's names (Kupiansk-Vuzlovyi for Kupiansk)."""
+        got = self._blockers.get(v.place_id)
+        if got is None:
+            own = {name_key(n) for n in v.names}
+            words = {k for k in own if " " not in k and len(k) >= 4}
+            found = {tuple(k.split(" ")) for w in words for k in self.gazetteer.longer_names(w) if k not in own}
+            got = self._blockers[v.place_id] = frozenset(found)
+        return got
 
 
 # --------------------------------------------------------------------------------------------------
@@ -822,15 +837,22 @@ class PlaceScanner:
     def __init__(self, variants: Mapping[int, PlaceVariants], blockers: Iterable[tuple[str, ...]],
                  lexicon: PlaceLexicon):
         self.variants = dict(variants)
-        self._first: dict[str, list[tuple[tuple[str, ...], int, int]]] = {}
+        # first token key -> {length -> {key sequence -> [(place id, kind)]}}
+        self._first: dict[str, dict[int, dict[tuple[str, ...], list[tuple[int, int]]]]] = {}
+
+        def add(seq: tuple[str, ...], pid: int, kind: int) -> None:
+            slot = self._first.setdefault(seq[0], {}).setdefault(len(seq), {}).setdefault(seq, [])
+            if (pid, kind) not in slot:
+                slot.append((pid, kind))
+
         for pid, v in self.variants.items():
             for seq in v.nouns:
-                self._first.setdefault(seq[0], []).append((seq, pid, NOUN))
+                add(seq, pid, NOUN)
             for seq in v.adjectives:
-                self._first.setdefault(seq[0], []).append((seq, pid, ADJ))
+                add(seq, pid, ADJ)
         for seq in blockers:
             if len(seq) > 1:
-                self._first.setdefault(seq[0], []).append((seq, -1, BLOCK))
+                add(seq, -1, BLOCK)
         self._head = frozenset(cyr_key(token_key(w)) for w in lexicon.head_nouns)
         self._context = frozenset(token_key(w) for w in lexicon.context_words) | self._head
         self._common = frozenset(lexicon.common_words)
@@ -865,45 +887,69 @@ class PlaceScanner:
         new = tokset - self._seen
         if new:
             self._learn(new)
-        if not (tokset & self._positive):
+        hit = tokset & self._positive
+        if not hit:
             return []
-        spans = [m.span() for m in _TOKEN_SPAN.finditer(pre)]
-        keys = [self._key(t) for t in tokens]
-        original = ft.original
-        found: list[tuple[int, int, int, int]] = []  # (i, j, pid, kind)
-        for i, k in enumerate(keys):
-            entries = self._first.get(k)
-            if not entries:
+        found: list[tuple[int, int, int, int]] = []  # (start, end, pid, kind), offsets in pre
+        size = len(pre)
+        for tok in hit:
+            k = self._keyof.get(tok) or self._key(tok)
+            by_len = self._first.get(k)
+            if not by_len:
                 continue
-            for seq, pid, kind in entries:
-                j = i + len(seq)
-                if j > len(keys) or (len(seq) > 1 and tuple(keys[i:j]) != seq):
+            pos = 0
+            while True:
+                s = pre.find(tok, pos)
+                if s < 0:
+                    break
+                e = pos = s + len(tok)
+                if (s and not pre[s - 1].isspace()) or (e < size and not pre[e].isspace()):
                     continue
-                if kind == NOUN and not self._capitalised(ft, spans[i][0]):
-                    continue
-                if kind == ADJ and not any(h in self._head for h in keys[j:j + 2]):
-                    continue
-                found.append((i, j, pid, kind))
+                following: list[tuple[str, int]] | None = None  # (key, end offset) of the next tokens
+                for length, seqs in by_len.items():
+                    if length == 1:
+                        seq_end, entries, after = e, seqs.get((k,)), 0
+                    else:
+                        if following is None:
+                            following = self._following(pre, e)
+                        if len(following) < length - 1:
+                            continue
+                        entries = seqs.get((k,) + tuple(f[0] for f in following[: length - 1]))
+                        seq_end, after = following[length - 2][1], length - 1
+                    if not entries:
+                        continue
+                    for pid, kind in entries:
+                        if kind == NOUN and not self._capitalised(ft, s):
+                            continue
+                        if kind == ADJ:
+                            if following is None:
+                                following = self._following(pre, e)
+                            if not any(f[0] in self._head for f in following[after: after + 2]):
+                                continue
+                        found.append((s, seq_end, pid, kind))
         if not found:
             return []
         # Longest name wins: a hit inside a longer matched name (Kupiansk in Kupiansk-Vuzlovyi) is dropped.
-        found.sort(key=lambda f: (f[0], -(f[1] - f[0])))
-        kept: list[tuple[int, int, int, int]] = []
-        for f in found:
-            if any(k[0] <= f[0] and f[1] <= k[1] and (k[1] - k[0]) > (f[1] - f[0]) for k in found):
-                continue
-            kept.append(f)
+        kept = [f for f in found
+                if not any(o[0] <= f[0] and f[1] <= o[1] and (o[1] - o[0]) > (f[1] - f[0]) for o in found)]
         real = [f for f in kept if f[3] != BLOCK]
         out: dict[int, list[tuple[int, int]]] = {}
-        for i, j, pid, kind in real:
-            if kind == NOUN and keys[i] in self._common and j - i == 1:
-                if self._sentence_start(original, ft, spans[i][0]) and not self._has_context(keys, real, i):
+        for s, e, pid, kind in sorted(real):
+            if kind == NOUN and self._keyof.get(pre[s:e]) in self._common:
+                if self._sentence_start(ft, s) and not self._has_context(tokens, real, s):
                     continue
-            span = (spans[i][0], spans[j - 1][1])
             got = out.setdefault(pid, [])
-            if span not in got:  # a form can be both a noun and an adjective (Купянском)
-                got.append(span)
+            if (s, e) not in got:  # a form can be both a noun and an adjective (Купянском)
+                got.append((s, e))
         return list(out.items())
+
+    def _following(self, pre: str, end: int, count: int = 4) -> list[tuple[str, int]]:
+        out = []
+        for m in _TOKEN_SPAN.finditer(pre, end):
+            out.append((self._key(m.group(0)), m.end()))
+            if len(out) >= count:
+                break
+        return out
 
     @staticmethod
     def _capitalised(ft: FoldedText, pre_start: int) -> bool:
@@ -912,15 +958,16 @@ class PlaceScanner:
         return ft.original[start: start + 1].isupper()
 
     @staticmethod
-    def _sentence_start(original: str, ft: FoldedText, pre_start: int) -> bool:
+    def _sentence_start(ft: FoldedText, pre_start: int) -> bool:
+        original = ft.original
         start, _ = ft.original_span_of_pre(pre_start, pre_start + 1)
         k = start - 1
         while k >= 0 and (original[k].isspace() or original[k] in "\"'«»“”„‘’()[]—–-"):
             k -= 1
         return k < 0 or original[k] in _SENTENCE_END
 
-    def _has_context(self, keys: list[str], hits: list[tuple[int, int, int, int]], i: int) -> bool:
+    def _has_context(self, tokens: list[str], hits: list[tuple[int, int, int, int]], start: int) -> bool:
         """A common-word name opening a sentence counts only beside another place or a place-ish word."""
-        if any(h[0] != i for h in hits):
+        if any(h[0] != start for h in hits):
             return True
-        return any(k in self._context for k in keys)
+        return any(self._key(t) in self._context for t in tokens)
