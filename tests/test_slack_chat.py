@@ -4,6 +4,7 @@ Mode over a loopback websocket."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import time
@@ -17,6 +18,7 @@ from bot.adapters.memory import MemoryStore
 from bot.adapters.parse_pool import InlineParser
 from bot.adapters.slack_blocks import render_delivery, reply_text
 from bot.adapters.slack_chat import COMMANDS, SlackChat, SlackNotifier, app_client, sender_client
+from bot.core.errors import ConfigError
 from bot.core.messages import Alert, AlertHit, AlertWatch
 from bot.core.models import Delivery, SendStatus
 from bot.service import Service
@@ -261,3 +263,27 @@ def test_manifest_declares_every_command_and_the_scopes_the_sender_needs(mode):
         assert all(c["url"].endswith("/slack/events") for c in commands)
     else:
         assert all("url" not in c for c in commands)
+
+
+async def test_pacing_holds_a_busy_channel_without_holding_up_another(stub):
+    sender = SlackNotifier(sender_client("xoxb-test", stub.api_url), functools.partial(render_delivery, tz=None),
+                           pace_s=3600)  # so long that only an ordering can be observed, never a timing
+    other = dataclasses.replace(delivery("ww-b"), destination="slack:C0OTHER001")
+    assert (await sender.send(delivery("ww-a1"))).status is SendStatus.SENT
+    waiting = asyncio.ensure_future(sender.send(delivery("ww-a2")))  # same channel: must wait its turn
+    assert (await sender.send(other)).status is SendStatus.SENT  # another channel goes straight through
+    assert not waiting.done()
+    waiting.cancel()
+    assert [p["channel"] for p in stub.posts()] == [CHANNEL, "C0OTHER001"]
+
+
+@pytest.mark.parametrize("mode", ["socket", "http"])
+async def test_a_token_slack_refuses_stops_the_start_naming_the_variable(stub, service, mode):
+    method, variable = ("apps.connections.open", "SLACK_APP_TOKEN") if mode == "socket" else \
+        ("auth.test", "SLACK_BOT_TOKEN")
+    stub.fail(method, error="invalid_auth")
+    chat = SlackChat(app_client("xoxb-test", stub.api_url), service.run_command, reply_text,
+                     app_token="xapp-1" if mode == "socket" else "", signing_secret=SECRET)
+    with pytest.raises(ConfigError, match=f"Slack refused {variable}: invalid_auth"):
+        await chat.start(host="127.0.0.1", port=0)
+    await chat.close()
