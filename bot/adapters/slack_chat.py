@@ -16,6 +16,9 @@ The sender's promises, and how:
   busy channel never holds up another); a 429 becomes ``SendResult.retry`` after ``Retry-After``.
 - *Failures are values.* 5xx, timeouts and resets retry through the outbox; the errors in
   ``PERMANENT_ERRORS`` dead-letter the delivery with the reason (``/wirewatch status`` shows it).
+
+Block Kit rendering lives beside this module in ``slack_blocks``; the composition root passes its
+functions in (``render_delivery``, ``reply_text``), since adapters never import one another.
 """
 
 from __future__ import annotations
@@ -216,6 +219,14 @@ def unescape_command_text(text: str) -> str:
 CommandRunner = Callable[[Command, Caller], Awaitable[Reply]]
 
 
+class _QuietTokenWarning(logging.Filter):
+    """bolt falls back to ``SLACK_BOT_TOKEN`` from the environment and then warns that the client's
+    token wins; it is the same token (Settings read it), so the warning would only alarm operators."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
 class SlackChat:
     """The bolt app: slash commands in, replies out. Handlers are parse -> ``run`` -> render; ``run`` is
     the service's command entry, passed in by the composition root."""
@@ -230,8 +241,11 @@ class SlackChat:
         self.app_token = app_token
         self.admin_groups = tuple(g for g in admin_groups if g.startswith("S"))  # Slack user group IDs
         # request verification stays on: bolt checks every HTTP request's signature and timestamp.
+        bolt_log = logging.getLogger("wirewatch.slack.bolt")
+        if not any(isinstance(f, _QuietTokenWarning) for f in bolt_log.filters):
+            bolt_log.addFilter(_QuietTokenWarning())
         self.app = AsyncApp(client=client, signing_secret=signing_secret, process_before_response=False,
-                            logger=logging.getLogger("wirewatch.slack.bolt"))
+                            logger=bolt_log)
         for name in COMMANDS:
             self.app.command(name)(self._on_command)
         self.app.error(self._on_error)
