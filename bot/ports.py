@@ -101,6 +101,10 @@ class Store(Protocol):
 
     async def remove_watch(self, watch_id: int) -> bool: ...
 
+    async def set_watch_muted(self, watch_id: int, until: datetime | None) -> bool:
+        """Set (or with None clear) a watch's ``muted_until``. False if there is no such watch."""
+        ...
+
     # ---- entries ----------------------------------------------------------------------------------
     async def recent_entries(self, since: datetime, *, limit: int = 10_000) -> list[Entry]: ...
 

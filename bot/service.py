@@ -220,10 +220,7 @@ class Service:
         ``watch test`` see them); only the alerts are held back."""
         watch = await self._own_watch(watch_id, destination)
         until = self.clock() + timedelta(seconds=duration_s)
-        set_muted = getattr(self.store, "set_watch_muted", None)  # not yet part of the Store port
-        if set_muted is None:
-            raise UsageError("muting is not supported by this store yet; remove the watch and add it again later")
-        await set_muted(watch.id, until)
+        await self.store.set_watch_muted(watch.id, until)
         return until
 
     async def status(self) -> StatusReport:

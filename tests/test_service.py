@@ -255,3 +255,22 @@ async def test_a_lapsed_send_is_reconciled_not_repeated(server, fetcher, tmp_pat
     assert len(path.read_text().splitlines()) == 1
     [sent] = await svc.store.list_deliveries("sent")
     assert sent.status is DeliveryStatus.SENT
+
+
+async def test_a_muted_watch_records_matches_but_sends_nothing_until_the_mute_ends(server, fetcher):
+    clock = Clock()
+    rec = Recorder()
+    svc = make_service(MemoryStore(), fetcher, {"console": rec}, clock=clock)
+    server.serve("/a.xml", rss([("Kupiansk A", "https://ex.org/1")]))
+    await svc.add_feed(server.url("/a.xml"), interval_s=60, baseline=False)
+    watch = await svc.add_watch("Kupiansk", "console")
+    await svc.mute_watch(watch.id, 3600, destination="console")
+    await svc.poll_due_feeds(force=True)
+    await svc.deliver_all()
+    assert rec.sent == []
+
+    clock.advance(3601)
+    server.serve("/a.xml", rss([("Kupiansk B", "https://ex.org/2"), ("Kupiansk A", "https://ex.org/1")]))
+    await svc.poll_due_feeds(force=True)
+    await svc.deliver_all()
+    assert rec.titles == ["Kupiansk B"]

@@ -285,6 +285,16 @@ async def test_watches_add_list_remove(store):
     assert await store.list_watches("slack:C1") == [w3]
 
 
+async def test_watch_mute_is_set_and_cleared(store):
+    w = await store.add_watch("drone", "slack:C1", created_by="U1", now=T0)
+    assert await store.set_watch_muted(w.id, at(7200)) is True
+    [muted] = await store.list_watches()
+    assert muted.muted_until == at(7200)
+    assert await store.set_watch_muted(w.id, None) is True
+    assert (await store.list_watches())[0].muted_until is None
+    assert await store.set_watch_muted(w.id + 100, at(1)) is False
+
+
 # ---- outbox -------------------------------------------------------------------------------------------
 
 

@@ -250,6 +250,13 @@ class MemoryStore:
     async def remove_watch(self, watch_id: int) -> bool:
         return self._watches.pop(watch_id, None) is not None
 
+    async def set_watch_muted(self, watch_id: int, until: datetime | None) -> bool:
+        watch = self._watches.get(watch_id)
+        if watch is None:
+            return False
+        self._watches[watch_id] = dataclasses.replace(watch, muted_until=_utc(until))
+        return True
+
     # ---- entries ----------------------------------------------------------------------------------
 
     async def recent_entries(self, since: datetime, *, limit: int = 10_000) -> list[Entry]:

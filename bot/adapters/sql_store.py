@@ -764,6 +764,13 @@ class SqlStore:
 
         return await self._tx(work)
 
+    async def set_watch_muted(self, watch_id: int, until: datetime | None) -> bool:
+        async def work(conn: AsyncConnection) -> bool:
+            stmt = sql_update(watch_table).where(watch_table.c.id == watch_id).values(muted_until=until)
+            return (await conn.execute(stmt)).rowcount > 0
+
+        return await self._tx(work)
+
     # ---- entries ----------------------------------------------------------------------------------
 
     async def recent_entries(self, since: datetime, *, limit: int = 10_000) -> list[Entry]:
