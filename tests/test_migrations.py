@@ -108,3 +108,14 @@ async def test_an_unreachable_server_is_a_config_error_without_the_password():
     with pytest.raises(ConfigError, match="WIREWATCH_DATABASE_URL: cannot connect") as caught:
         await open_store("postgresql://wirewatch:s3cret@127.0.0.1:1/wirewatch")
     assert "s3cret" not in str(caught.value)
+
+
+def test_the_migrations_form_one_line_with_a_single_head():
+    """Two branches written at once would leave two heads, and `upgrade head` would refuse to run."""
+    from alembic.script import ScriptDirectory
+
+    from bot.adapters.sql_store import _alembic_config
+
+    script = ScriptDirectory.from_config(_alembic_config())
+    assert len(script.get_heads()) == 1, f"several heads: {script.get_heads()}"
+    assert len(script.get_bases()) == 1
