@@ -145,8 +145,44 @@ def _pattern_regex(pattern: str) -> str:
     return start + body + end
 
 
+def _atoms(pattern: str) -> list[str]:
+    atoms: list[str] = []
+    words = pattern.lower().split()
+    for wi, w in enumerate(words):
+        if wi:
+            atoms.append(r"\s+")
+        star = w.endswith("*") and len(w) > 1
+        for ch in (w[:-1] if star else w):
+            atoms.append(re.escape(ch))
+        if star:
+            atoms.append(r"\w*")
+    return atoms
+
+
+def _trie_regex(patterns: list[str]) -> str:
+    """One regex for many phrases, factored into a trie (``(?:sa(?:id|ys)|...)``). WHY: Python's ``re``
+    tries every alternative of a flat alternation at every position; a trie shares the prefixes, which
+    made lexicon matching several times faster on a 1,000-word article."""
+    trie: dict = {}
+    for p in patterns:
+        node = trie
+        for atom in _atoms(p):
+            node = node.setdefault(atom, {})
+        node[""] = r"\b" if re.search(r"[\w*]$", p) else ""
+
+    def emit(node: dict) -> str:
+        alts = [atom + emit(child) for atom, child in node.items() if atom != ""]
+        if "" in node:
+            alts.append(node[""])
+        if len(alts) == 1:
+            return alts[0]
+        return "(?:" + "|".join(alts) + ")"
+
+    return emit(trie) if trie else ""
+
+
 class _Matcher:
-    """One alternation for one (family, category): ``finditer`` yields (start, end, entry).
+    """One trie regex for one (family, category): ``finditer`` yields (start, end, entry).
 
     WHY no named groups and lower-cased input: Python's ``re`` with a capture group and a look-behind
     per alternative was 80 times slower on a 1,000-word article; the entry is found afterwards from
@@ -164,7 +200,14 @@ class _Matcher:
             else:
                 self.exact.setdefault(" ".join(e.pattern.lower().split()), e)
         if entries:
-            alternation = "|".join(_pattern_regex(e.pattern) for e in entries)
+            word_start = [e.pattern for e in entries if re.match(r"\w", e.pattern)]
+            other = [e.pattern for e in entries if not re.match(r"\w", e.pattern)]
+            parts = []
+            if word_start:
+                parts.append(r"\b" + _trie_regex(word_start))
+            if other:
+                parts.append(_trie_regex(other))
+            alternation = "|".join(parts)
             self.regex: re.Pattern[str] | None = re.compile(alternation)
             self.regex_ci: re.Pattern[str] | None = re.compile(alternation, re.IGNORECASE)
         else:
@@ -212,6 +255,8 @@ class _Compiled:
         indicator_cats = ("anon_head", "title", "institution", "document", "social", "outlet_noun", "pronoun")
         ind_entries = [e for e in lex.entries if e.family == "sources" and e.category in indicator_cats]
         self.indicators = _Matcher(ind_entries)
+        # all attribution cues in one pass; the entry's category says which kind of cue matched
+        self.cues = _Matcher([e for e in lex.entries if e.family == "attribution"])
         self.outlets = lex.outlets
         self._by_name: dict[str, Outlet] = {}
         for o in lex.outlets:
@@ -1019,25 +1064,12 @@ def analyse(article: Article, lexicons: Lexicons) -> Analysis:
     for a, b, e in c.m("evidence", "own_reporting").finditer(masked):
         own_reporting.append(masked[a:b].lower())
 
-    verb_m = c.m("attribution", "verb")
-    acc_m = c.m("attribution", "according")
-    told_m = c.m("attribution", "told")
-    ov_m = c.m("attribution", "outlet_verb")
 
     for si, sent in enumerate(sentences):
         s = sent.text
         found: list[tuple[_Src, str, int]] = []  # (source, cue, position)
         told_targets: list[tuple[str, bool]] = []
-        cues: list[tuple[int, int, str, str]] = []
-        for a, b, e in verb_m.finditer(s):
-            cues.append((a, b, "verb", s[a:b]))
-        for a, b, e in ov_m.finditer(s):
-            cues.append((a, b, "outlet_verb", s[a:b]))
-        for a, b, e in told_m.finditer(s):
-            cues.append((a, b, "told", s[a:b]))
-        for a, b, e in acc_m.finditer(s):
-            cues.append((a, b, "according", s[a:b]))
-        cues.sort()
+        cues = [(a, b, e.category, s[a:b]) for a, b, e in c.cues.finditer(s)]
         used_spans: list[tuple[int, int]] = []
         for a, b, kind_, cue in cues:
             if any(x <= a < y for x, y in used_spans):
