@@ -106,7 +106,7 @@ class Matcher:
         self._automaton: Any = None
         self._places: Any = None  # places.PlaceScanner
         self._place_atoms: dict[int, list[int]] = {}  # place id -> atom ids
-        self._always: list[int] = []  # watch indexes with no usable trigger (cannot happen after parse)
+        self._evaluators: dict[str, Evaluator] = {}
 
     # ---------------------------------------------------------------------------------------------
     # Building
@@ -174,20 +174,18 @@ class Matcher:
              resolved: dict[tuple[str, str], Any], source: str) -> None:
         ids: dict[int, int] = {}  # id(atom node) -> atom id
 
-        def compile_node(node: Query) -> Evaluator:
-            if isinstance(node, And):
-                parts = [compile_node(i) for i in node.items]
-                return lambda occ: all(p(occ) for p in parts)
-            if isinstance(node, Or):
-                parts = [compile_node(i) for i in node.items]
-                return lambda occ: any(p(occ) for p in parts)
+        def expression(node: Query) -> str:
+            if isinstance(node, (And, Or)):
+                joiner = " and " if isinstance(node, And) else " or "
+                return "(" + joiner.join(expression(i) for i in node.items) + ")"
             if isinstance(node, Not):
-                inner = compile_node(node.item)
-                return lambda occ: not inner(occ)
+                return f"(not {expression(node.item)})"
             aid = ids[id(node)] = self._atom(node, places, resolved, source)
-            return lambda occ: occ(aid)
+            return f"o({aid})"
 
-        evaluate = compile_node(query)
+        # The boolean structure becomes one Python expression over atom ids (made only of integers and
+        # and/or/not), compiled once: evaluating it is a single call per candidate watch.
+        evaluate = self._compiled(expression(query))
         positive = tuple(dict.fromkeys(ids[id(a)] for a in positive_atoms(query)))
         triggers = self._triggers_of(query, ids)
         index = len(self._watches)
@@ -196,6 +194,12 @@ class Matcher:
             self._triggers.setdefault(aid, []).append(index)
             if self._atoms[aid].kind == "regex" and aid not in self._scan_regex:
                 self._scan_regex.append(aid)
+
+    def _compiled(self, expr: str) -> Evaluator:
+        fn = self._evaluators.get(expr)
+        if fn is None:
+            fn = self._evaluators[expr] = eval(f"lambda o: {expr}", {"__builtins__": {}})  # noqa: S307
+        return fn
 
     def _triggers_of(self, node: Query, ids: dict[int, int]) -> set[int]:
         """A small set of atoms one of which must occur for ``node`` to be true.

@@ -27,6 +27,7 @@ The core is pure: the gazetteer is passed in (``Gazetteer`` protocol; the SQLite
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -230,6 +231,7 @@ def _translit_word(word: str, scheme: tuple[dict[str, str], dict[str, str], str]
     return text
 
 
+@functools.lru_cache(maxsize=65536)
 def _translit(name: str, scheme_name: str, lang: str) -> str:
     schemes = _UK_SCHEMES if lang == "uk" else _RU_SCHEMES
     scheme = schemes[scheme_name]
@@ -651,8 +653,13 @@ def place_variants(record: PlaceRecord, lexicon: PlaceLexicon | None = None) -> 
             for lemma in adjective_lemmas(words[0]):
                 forms = adjective_forms(lemma)
                 adjectives.update((cyr_key(f),) for f in forms)
-                for f in (lemma, lemma[:-2] + "ая", lemma[:-2] + "а", lemma[:-2] + "ое", lemma[:-2] + "е"):
-                    latin_adjs.update(transliterations(f, cyrillic_language(lemma) or lang))
+                # Latin adjectives (Kupiansky, Kharkivska oblast): the main conventions suffice, the key
+                # merges the rest; the -sk stem + Latin endings cover the other cases.
+                for lg, schemes in (("uk", ("kmu", "bgn1965")), ("ru", ("bgn", "icao", "de"))):
+                    if (lemma.endswith("ський") or lemma.endswith("цький")) != (lg == "uk"):
+                        continue
+                    fem = lemma[:-2] + ("а" if lg == "uk" else "ая")
+                    latin_adjs.update(_translit(f, sc, lg) for f in (lemma, fem) for sc in schemes)
 
     for form in latin_forms:
         keys = [lat_key(t) if not _HAS_CYR.search(t) else token_key(t) for t in name_tokens(form)]

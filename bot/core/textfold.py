@@ -70,7 +70,6 @@ _TABLE = _build_table()
 _SLOW = re.compile(
     "[\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f" + _INVISIBLE + "\u0130]"
 )
-_TOKEN = re.compile(r"[^\s']+")
 
 
 def prefold(text: str) -> tuple[str, list[int] | None, list[int] | None]:
@@ -111,38 +110,42 @@ def _prefold_slow(text: str) -> tuple[str, list[int], list[int]]:
     return "".join(out), starts, ends
 
 
+_GAPS = re.compile(r"^[ ']+|[ ']{2,}")
+
+
 class FoldedText:
     """The folded form of one text, able to map folded offsets back to the original.
 
     ``text`` holds words separated by single spaces, no leading or trailing space.
     """
 
-    __slots__ = ("original", "text", "pre", "_starts", "_ends", "_pre_tokens", "_tok_starts")
+    __slots__ = ("original", "text", "pre", "_starts", "_ends", "_mpos", "_shift")
 
     def __init__(self, original: str):
         self.original = original
         self.pre, self._starts, self._ends = prefold(original)
         self.text = " ".join(self.pre.replace("'", " ").split())
-        self._pre_tokens: list[tuple[int, int]] | None = None
-        self._tok_starts: list[int] | None = None
+        self._mpos: list[int] | None = None
+        self._shift: list[int] = []
 
-    def _tokens(self) -> tuple[list[tuple[int, int]], list[int]]:
-        if self._pre_tokens is None or self._tok_starts is None:
-            spans = [m.span() for m in _TOKEN.finditer(self.pre)]
-            tok_starts = []
-            pos = 0
-            for a, b in spans:
-                tok_starts.append(pos)
-                pos += (b - a) + 1
-            self._pre_tokens, self._tok_starts = spans, tok_starts
-        return self._pre_tokens, self._tok_starts
+    def _pre_index(self, m: int) -> int:
+        """``text`` offset -> ``pre`` offset. Only separator runs move offsets, so only they are recorded."""
+        if self._mpos is None:
+            mpos, shifts, shift = [0], [0], 0
+            for gap in _GAPS.finditer(self.pre):
+                a, b = gap.span()
+                if a == 0:
+                    shift = shifts[0] = b  # leading separators vanish entirely
+                    continue
+                shift += b - a - 1  # a run collapses to one space
+                mpos.append(b - shift)
+                shifts.append(shift)
+            self._mpos, self._shift = mpos, shifts
+        return m + self._shift[bisect_right(self._mpos, m) - 1]
 
     def pre_span(self, start: int, end: int) -> tuple[int, int]:
         """Map ``text[start:end]`` (``end > start``) to a span of ``pre``."""
-        spans, tok_starts = self._tokens()
-        i = bisect_right(tok_starts, start) - 1
-        j = bisect_right(tok_starts, end - 1) - 1
-        return spans[i][0] + (start - tok_starts[i]), spans[j][0] + (end - tok_starts[j])
+        return self._pre_index(start), self._pre_index(end - 1) + 1
 
     def original_span_of_pre(self, start: int, end: int) -> tuple[int, int]:
         if self._starts is None or self._ends is None:
