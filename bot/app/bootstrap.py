@@ -17,9 +17,12 @@ from bot.adapters.console import ConsoleNotifier
 from bot.adapters.http_fetcher import HttpFetcher
 from bot.adapters.jsonl import JsonlNotifier
 from bot.adapters.parse_pool import InlineParser, ParsePool
+from bot.adapters import discord_embeds, slack_blocks
 from bot.adapters.slack_blocks import render_delivery, reply_text
 from bot.adapters.slack_chat import SlackChat, SlackNotifier, app_client, sender_client
 from bot.adapters.sql_store import open_store
+from bot.adapters.webhooks import KINDS as WEBHOOK_KINDS
+from bot.adapters.webhooks import WebhookNotifier
 from bot.app.settings import Settings
 from bot.core.polling import PollPolicy
 from bot.service import Service, ServiceConfig
@@ -77,6 +80,13 @@ async def build_app(
             sender_client(settings.slack_bot_token, settings.slack_api_url),
             functools.partial(render_delivery, tz=settings.zone),
         )
+    webhooks = WebhookNotifier(  # alert-only destinations; URLs from WIREWATCH_WEBHOOK_<NAME>
+        settings.webhooks, render_discord=discord_embeds.render_delivery,
+        render_slack=functools.partial(slack_blocks.render_delivery, tz=settings.zone),
+        secret=settings.webhook_secret,
+    )
+    for kind in WEBHOOK_KINDS:
+        notifiers[kind] = webhooks
     service = Service(store, fetcher, parser, notifiers, config=service_config(settings))
     slack = None
     if settings.slack_bot_token:
@@ -90,6 +100,7 @@ async def build_app(
     finally:
         if slack is not None:
             await slack.close()
+        await webhooks.close()
         await parser.close()
         await fetcher.close()
         await store.close()
