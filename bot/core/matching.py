@@ -17,6 +17,7 @@ and reported in ``Matcher.errors``; it never stops the others from matching.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -77,6 +78,12 @@ def compile_regex(pattern: str, flags: str = "") -> Any:
                          "not supported") from None
 
 
+@functools.lru_cache(maxsize=100_000)
+def _evaluator(expr: str) -> Evaluator:
+    """Compile ``expr`` (built by ``Matcher._add`` from integers, parentheses and and/or/not only)."""
+    return eval(f"lambda o: {expr}", {"__builtins__": {}})  # noqa: S307 - no user text reaches it
+
+
 @dataclass(slots=True)
 class _Watch:
     watch_id: int
@@ -106,7 +113,6 @@ class Matcher:
         self._automaton: Any = None
         self._places: Any = None  # places.PlaceScanner
         self._place_atoms: dict[int, list[int]] = {}  # place id -> atom ids
-        self._evaluators: dict[str, Evaluator] = {}
 
     # ---------------------------------------------------------------------------------------------
     # Building
@@ -195,11 +201,9 @@ class Matcher:
             if self._atoms[aid].kind == "regex" and aid not in self._scan_regex:
                 self._scan_regex.append(aid)
 
-    def _compiled(self, expr: str) -> Evaluator:
-        fn = self._evaluators.get(expr)
-        if fn is None:
-            fn = self._evaluators[expr] = eval(f"lambda o: {expr}", {"__builtins__": {}})  # noqa: S307
-        return fn
+    @staticmethod
+    def _compiled(expr: str) -> Evaluator:
+        return _evaluator(expr)
 
     def _triggers_of(self, node: Query, ids: dict[int, int]) -> set[int]:
         """A small set of atoms one of which must occur for ``node`` to be true.

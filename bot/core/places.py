@@ -731,6 +731,7 @@ class Places:
         self._variants: dict[int, PlaceVariants] = {}
         self._resolved: dict[str, PlaceSet] = {}  # the gazetteer is static: a resolution never changes
         self._blockers: dict[int, frozenset[tuple[str, ...]]] = {}
+        self._last_scanner: tuple[frozenset[int], PlaceScanner] | None = None
 
     # -- lookup ---------------------------------------------------------------------------------
 
@@ -803,6 +804,16 @@ class Places:
         return PlaceSet(atom.render(), centre, centre_name, members)
 
     def scanner(self, place_sets: Sequence[PlaceSet]) -> "PlaceScanner":
+        """One scanner for all the places of ``place_sets``; reused while the set of places is unchanged,
+        so a watch change that adds no place rebuilds nothing here."""
+        ids = frozenset(pid for ps in place_sets for pid in ps.members)
+        if self._last_scanner is not None and self._last_scanner[0] == ids:
+            return self._last_scanner[1]
+        scanner = self._scanner(place_sets)
+        self._last_scanner = (ids, scanner)
+        return scanner
+
+    def _scanner(self, place_sets: Sequence[PlaceSet]) -> "PlaceScanner":
         variants: dict[int, PlaceVariants] = {}
         for ps in place_sets:
             for pid, (record, _) in ps.members.items():
@@ -845,21 +856,18 @@ class PlaceScanner:
                  lexicon: PlaceLexicon):
         self.variants = dict(variants)
         # first token key -> {length -> {key sequence -> [(place id, kind)]}}
-        self._first: dict[str, dict[int, dict[tuple[str, ...], list[tuple[int, int]]]]] = {}
-
-        def add(seq: tuple[str, ...], pid: int, kind: int) -> None:
-            slot = self._first.setdefault(seq[0], {}).setdefault(len(seq), {}).setdefault(seq, [])
-            if (pid, kind) not in slot:
-                slot.append((pid, kind))
-
+        by_seq: dict[tuple[str, ...], list[tuple[int, int]]] = {}
         for pid, v in self.variants.items():
             for seq in v.nouns:
-                add(seq, pid, NOUN)
+                by_seq.setdefault(seq, []).append((pid, NOUN))
             for seq in v.adjectives:
-                add(seq, pid, ADJ)
+                by_seq.setdefault(seq, []).append((pid, ADJ))
         for seq in blockers:
             if len(seq) > 1:
-                add(seq, -1, BLOCK)
+                by_seq.setdefault(seq, []).append((-1, BLOCK))
+        self._first: dict[str, dict[int, dict[tuple[str, ...], list[tuple[int, int]]]]] = {}
+        for seq, entries in by_seq.items():
+            self._first.setdefault(seq[0], {}).setdefault(len(seq), {})[seq] = entries
         self._head = frozenset(cyr_key(token_key(w)) for w in lexicon.head_nouns)
         self._context = frozenset(token_key(w) for w in lexicon.context_words) | self._head
         self._common = frozenset(lexicon.common_words)
