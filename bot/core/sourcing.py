@@ -145,9 +145,9 @@ def _pattern_regex(pattern: str) -> str:
     return start + body + end
 
 
-def _atoms(pattern: str) -> list[str]:
+def _atoms(pattern: str, keep_case: bool = False) -> list[str]:
     atoms: list[str] = []
-    words = pattern.lower().split()
+    words = (pattern if keep_case else pattern.lower()).split()
     for wi, w in enumerate(words):
         if wi:
             atoms.append(r"\s+")
@@ -159,14 +159,14 @@ def _atoms(pattern: str) -> list[str]:
     return atoms
 
 
-def _trie_regex(patterns: list[str]) -> str:
+def _trie_regex(patterns: list[str], keep_case: bool = False) -> str:
     """One regex for many phrases, factored into a trie (``(?:sa(?:id|ys)|...)``). WHY: Python's ``re``
     tries every alternative of a flat alternation at every position; a trie shares the prefixes, which
     made lexicon matching several times faster on a 1,000-word article."""
     trie: dict = {}
     for p in patterns:
         node = trie
-        for atom in _atoms(p):
+        for atom in _atoms(p, keep_case):
             node = node.setdefault(atom, {})
         node[""] = r"\b" if re.search(r"[\w*]$", p) else ""
 
@@ -255,8 +255,17 @@ class _Compiled:
         indicator_cats = ("anon_head", "title", "institution", "document", "social", "outlet_noun", "pronoun")
         ind_entries = [e for e in lex.entries if e.family == "sources" and e.category in indicator_cats]
         self.indicators = _Matcher(ind_entries)
+        self.run_breakers = frozenset().union(*(self.words.get(("sources", k), frozenset())
+                                               for k in ("anon_head", "title", "pronoun")))
         # all attribution cues in one pass; the entry's category says which kind of cue matched
         self.cues = _Matcher([e for e in lex.entries if e.family == "attribution"])
+        # disclaimers first: "could not be verified" is both a disclaimer and an exception line
+        self.hedges = _Matcher(sorted((e for e in lex.entries if e.family == "hedges"),
+                                      key=lambda e: e.category != "disclaimer"))
+        self.segment = _Matcher(ind_entries + [e for e in lex.entries if e.family == "sources"
+                                               and e.category in ("vague", "anon_qualifier")])
+        self.sentence = _Matcher([e for e in lex.entries if (e.family, e.category) in (
+            ("sources", "vague"), ("sources", "social"), ("disputes", "refute"))])
         self.outlets = lex.outlets
         self._by_name: dict[str, Outlet] = {}
         for o in lex.outlets:
@@ -266,9 +275,7 @@ class _Compiled:
                 self._by_name.setdefault(d.lower(), o)
         names = sorted({n for o in lex.outlets for n in o.names if len(n) >= 2}, key=len, reverse=True)
         self.outlet_regex = (
-            re.compile(r"(?<![\w])(?:" + "|".join(re.escape(n) for n in names) + r")(?![\w])")
-            if names
-            else None
+            re.compile(r"(?<![\w])(?:" + _trie_regex(names, keep_case=True) + r")(?![\w])") if names else None
         )
         self.canonical = {n.lower(): o.name for o in lex.outlets for n in o.names}
         wire_names = sorted({n for o in lex.outlets if o.wire for n in o.names}, key=len, reverse=True)
@@ -511,9 +518,11 @@ _TRANSLATE = str.maketrans({
     "\u2033": '"', "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
     "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\u200b": "",
 })
+_REPLACEMENTS = tuple((chr(k), v) for k, v in _TRANSLATE.items()) + (("\r\n", "\n"), ("\r", "\n"))
 _WORD = re.compile(r"[^\W_]+(?:['\-][^\W_]+)*")
 _CAP = re.compile(r"[A-ZА-ЯЁІЇЄҐ]")
 _URL = re.compile(r"https?://[^\s<>\"')\]]+")
+_DQUOTE = re.compile('"')
 _PLACEHOLDER = re.compile(r'"Q(\d+)([.,!?]?)"')
 _ABBREV = re.compile(
     r"(?:\b(?:Mr|Mrs|Ms|Dr|Gen|Lt|Col|Maj|Sgt|Capt|Gov|Sen|Rep|St|Jr|Sr|Prof|No|Jan|Feb|Aug|Sept|Sep|Oct|Nov|"
@@ -534,8 +543,16 @@ _NAME_TOKEN = re.compile(r"[A-ZА-ЯЁІЇЄҐ][\w.'\-&]*|(?:of|for|the|de|von|v
 _CONNECTORS = frozenset({"of", "for", "the", "de", "von", "van", "al", "bin", "and"})
 
 
+_SPECIAL = re.compile("[\u201c\u201d\u201e\u201f\u00ab\u00bb\u2033\u2018\u2019\u201a\u201b\u2032\u00a0\u2009\u202f\u200b\r]")
+
+
 def _normalise(text: str) -> str:
-    return text.translate(_TRANSLATE).replace("\r\n", "\n").replace("\r", "\n")
+    if _SPECIAL.search(text) is None:
+        return text
+    for a, b in _REPLACEMENTS:
+        if a in text:
+            text = text.replace(a, b)
+    return text
 
 
 @dataclass(slots=True)
@@ -552,7 +569,7 @@ def _find_quotes(text: str) -> list[_Quote]:
     quotes: list[_Quote] = []
     pos = 0
     for line in text.split("\n"):
-        marks = [pos + i for i, ch in enumerate(line) if ch == '"']
+        marks = [pos + m.start() for m in _DQUOTE.finditer(line)] if '"' in line else []
         for j in range(0, len(marks), 2):
             a = marks[j]
             b = marks[j + 1] if j + 1 < len(marks) else pos + len(line)
@@ -643,11 +660,13 @@ def _name_runs(c: _Compiled, s: str) -> list[tuple[int, int, str]]:
     lexicon words (anon heads, titles) and sentence-start function words left out."""
     runs: list[tuple[int, int, str]] = []
     cur: list[re.Match[str]] = []
+    breakers = c.run_breakers
+    not_name = c.words.get(("sources", "not_name"), frozenset())
 
     def flush() -> None:
         while cur and cur[-1].group(0).lower() in _CONNECTORS:
             cur.pop()
-        while cur and (cur[0].group(0).lower() in _CONNECTORS or c.is_word("sources", "not_name", cur[0].group(0))):
+        while cur and (cur[0].group(0).lower() in _CONNECTORS or cur[0].group(0).lower() in not_name):
             cur.pop(0)
         if cur:
             runs.append((cur[0].start(), cur[-1].end(), s[cur[0].start():cur[-1].end()]))
@@ -660,12 +679,8 @@ def _name_runs(c: _Compiled, s: str) -> list[tuple[int, int, str]]:
         if cur and (gap.strip() not in ("",) ):
             flush()
         lower = tok.lower().rstrip(".")
-        lexical = (
-            c.is_word("sources", "anon_head", lower)
-            or c.is_word("sources", "title", lower.removesuffix("'s"))
-            or c.is_word("sources", "pronoun", lower)
-        )
-        if lexical or (not _CAP.match(tok) and tok.lower() not in _CONNECTORS):
+        lexical = lower in breakers or lower.removesuffix("'s") in breakers
+        if lexical or (not _CAP.match(tok) and lower not in _CONNECTORS):
             flush()
         elif not _CAP.match(tok) and not cur:
             pass
@@ -730,7 +745,8 @@ def _classify(ctx: _Ctx, seg: str, sentence: str, direction: str) -> _Src | None
     seg = seg.strip(" ,\"'")
     if not seg or not _WORD.search(seg):
         return None
-    vague = c.m("sources", "vague").search(seg)
+    hits = [(a, b, e.category) for a, b, e in c.segment.finditer(seg)]
+    vague = any(cat == "vague" for _, _, cat in hits)
     if vague or seg.lower() in ("reports", "media reports", "some", "many", "others", "media"):
         return _Src(VAGUE, seg)
     outlet = _outlet_in(ctx, seg)
@@ -738,8 +754,8 @@ def _classify(ctx: _Ctx, seg: str, sentence: str, direction: str) -> _Src | None
         name, own, _ = outlet
         return _Src(OUTLET, seg, name=name, own=own)
     # anonymous source with a qualifier anywhere in the phrase ("a person familiar with the Kremlin's plans")
-    qual = c.m("sources", "anon_qualifier").search(seg)
-    heads = list(c.m("sources", "anon_head").finditer(seg))
+    qual = next((h for h in hits if h[2] == "anon_qualifier"), None)
+    heads = [h for h in hits if h[2] == "anon_head"]
     runs = _name_runs(c, seg)
     if qual and heads and heads[0][0] < qual[0]:
         head = heads[0]
@@ -747,8 +763,14 @@ def _classify(ctx: _Ctx, seg: str, sentence: str, direction: str) -> _Src | None
             spec, reason = _anon_specificity(c, seg, sentence, seg[head[0]:head[1]])
             return _Src(ANONYMOUS, seg, specificity=spec, reason=reason)
     found: list[tuple[int, int, str, str]] = []
-    for a, b, e in c.indicators.finditer(seg):
-        found.append((a, b, e.category, seg[a:b]))
+    for a, b, cat in hits:
+        if cat not in ("vague", "anon_qualifier"):
+            found.append((a, b, cat, seg[a:b]))
+    # a capitalised lexicon word inside a longer name is part of the name ("the Institute for the Study
+    # of War" is not a "study"); institutions are merged with their names below
+    long_runs = [(a, b) for a, b, t in runs if len(t.split()) >= 2]
+    found = [f for f in found if f[2] == "institution" or not _CAP.match(f[3])
+             or not any(x <= f[0] and f[1] <= y for x, y in long_runs)]
     institutions = [(a, b) for a, b, cat, _ in found if cat == "institution"]
     modifiers = [a for a, b, cat, _ in found if cat in ("title", "anon_head")]
     for a, b, text in runs:
@@ -916,8 +938,10 @@ def _infer_outlets(c: _Compiled, text: str, persons: set[str]) -> set[str]:
         name = m.group("a").strip().rstrip(".")
         weak[name] = weak.get(name, 0) + 1
     out = set()
-    for name in strong | {n for n, k in weak.items() if k >= 2 and n in strong or k >= 2}:
+    for name in strong | {n for n, k in weak.items() if k >= 2}:
         first = name.split()[0]
+        if len(name.split()) == 1 and re.search(r"(?:ian|ish|ese|ic|an|ий|ский|ський)$", name):
+            continue  # "the Ukrainian outlet", "Russian news agency": an adjective, not the outlet's name
         if c.is_word("sources", "not_name", first) or c.is_word("sources", "title", first.lower()):
             continue
         if c.indicators.search(name) or c.m("sources", "vague").search(name):
@@ -1063,10 +1087,19 @@ def analyse(article: Article, lexicons: Lexicons) -> Analysis:
         own_reporting.append(f"{dateline} dateline")
     for a, b, e in c.m("evidence", "own_reporting").finditer(masked):
         own_reporting.append(masked[a:b].lower())
+    if own_names:
+        own_rx = re.compile(r"(?<![\w])(?:" + "|".join(re.escape(n) for n in sorted(own_names, key=len, reverse=True))
+                            + r")(?:'s)?\s+(?:reporter|journalist|correspondent|witness|photographer|team|"
+                            r"reporters|journalists|correspondents)s?\b", re.IGNORECASE)
+        m_own = own_rx.search(masked)
+        if m_own:
+            own_reporting.append(m_own.group(0).lower())
 
 
+    by_sentence: dict[int, list[Attribution]] = {}
     for si, sent in enumerate(sentences):
         s = sent.text
+        first_of_sentence = len(attributions)
         found: list[tuple[_Src, str, int]] = []  # (source, cue, position)
         told_targets: list[tuple[str, bool]] = []
         cues = [(a, b, e.category, s[a:b]) for a, b, e in c.cues.finditer(s)]
@@ -1093,6 +1126,8 @@ def analyse(article: Article, lexicons: Lexicons) -> Analysis:
                 if kind_ == "told":
                     target = _right_segment(s, b, loose=True)
                     tgt = _outlet_in(ctx, target)
+                    if tgt is None and last_outlet and c.m("sources", "outlet_noun").search(target):
+                        tgt = (last_outlet, False, 0)  # "told the newspaper": the outlet named before
                     if tgt is not None:
                         told_targets.append((tgt[0], tgt[1]))
                         if tgt[1]:
@@ -1111,8 +1146,9 @@ def analyse(article: Article, lexicons: Lexicons) -> Analysis:
             used_spans.append((a, b))
             found.append((src, cue, a))
         # sentence-level weasel attributions not already caught
-        for a, b, e in c.m("sources", "vague").finditer(s):
-            if not any(src.cls == VAGUE for src, _, _ in found):
+        sentence_hits = [(a, b, e.category) for a, b, e in c.sentence.finditer(s)]
+        for a, b, cat in sentence_hits:
+            if cat == "vague" and not any(src.cls == VAGUE for src, _, _ in found):
                 found.append((_Src(VAGUE, s[a:b]), s[a:b], a))
         if not found:
             # "the outlet said" style continuation without a cue caught above is rare; nothing to add
@@ -1120,7 +1156,7 @@ def analyse(article: Article, lexicons: Lexicons) -> Analysis:
         sentence_outlets = [src.name for src, _, _ in found if src.cls == OUTLET and not src.own and src.name]
         sentence_outlets += [n for n, own in told_targets if not own]
         via = sentence_outlets[0] if sentence_outlets else ""
-        social_in_sentence = c.m("sources", "social").search(s) is not None
+        social_in_sentence = any(cat == "social" for _, _, cat in sentence_hits)
         seen_here: set[tuple[str, str]] = set()
         for src, cue, pos in sorted(found, key=lambda f: f[2]):
             dedupe = (src.cls, _name_key(src.name) if src.name else "")
@@ -1157,15 +1193,16 @@ def analyse(article: Article, lexicons: Lexicons) -> Analysis:
                 last_outlet = name
             last = att
         for name, own in told_targets:
-            if not own and not any(a.cls == OUTLET and a.name == name and a.sentence == si for a in attributions):
+            if not own and not any(a.cls == OUTLET and a.name == name for a in attributions[first_of_sentence:]):
                 attributions.append(Attribution(si, "told", name, OUTLET, name=name))
                 last_outlet = name
-        here = [a for a in attributions if a.sentence == si]
+        here = attributions[first_of_sentence:]
+        by_sentence[si] = here
         if _PLACEHOLDER.search(s):
             quote_sentence_attr[si] = here
         # refutations in an attributed sentence (used by stories to find disputes)
         if here:
-            for a, b, e in c.m("disputes", "refute").finditer(s):
+            for a, b, _ in (h for h in sentence_hits if h[2] == "refute"):
                 best = next((x for x in here if x.cls in (NAMED, DOCUMENT, SOCIAL)), here[0])
                 refutations.append((s[a:b].lower(), best.cls, best.name or best.source))
 
@@ -1181,7 +1218,7 @@ def analyse(article: Article, lexicons: Lexicons) -> Analysis:
             if not cands:
                 for sj in (si - 1, si + 1):
                     if 0 <= sj < len(sentences) and sentences[sj].paragraph == sent.paragraph:
-                        cands = [a for a in attributions if a.sentence == sj]
+                        cands = by_sentence.get(sj, [])
                         if cands:
                             break
             speaker = next((a for a in cands if a.cls in (NAMED, ANONYMOUS, SOCIAL, OUTLET, DOCUMENT)), None)
@@ -1237,19 +1274,23 @@ def analyse(article: Article, lexicons: Lexicons) -> Analysis:
     if outlets_cited and attributed_total:
         top, n = next(iter(outlets_cited.items()))
         share = n / attributed_total
-        if share >= 0.5 and not own_reporting and len(outlets_cited) == 1 or (
-            share >= 0.5 and not own_reporting and n >= 2 * sum(list(outlets_cited.values())[1:])
-        ):
+        # a dateline alone does not make a relay own reporting ("LONDON (Reuters) - ..., the FT reported"):
+        # it blocks the rule only when the outlet carries less than three quarters of the attributions
+        firsthand = [m for m in own_reporting if not m.endswith(" dateline")]
+        blocked = bool(firsthand) or (bool(own_reporting) and share < 0.75)
+        dominant = len(outlets_cited) == 1 or n >= 2 * sum(list(outlets_cited.values())[1:])
+        if share >= 0.5 and not blocked and dominant:
             single = top
 
     # hedges outside quotes (exceptions masked first)
-    hedge_text = masked
-    for a, b, e in c.m("hedges", "exception").finditer(hedge_text):
-        hedge_text = hedge_text[:a] + " " * (b - a) + hedge_text[b:]
-    evid = tuple(hedge_text[a:b].lower() for a, b, e in c.m("hedges", "evidential").finditer(hedge_text))
-    spec = tuple(hedge_text[a:b].lower() for a, b, e in c.m("hedges", "speculative").finditer(hedge_text))
-    modal = tuple(hedge_text[a:b].lower() for a, b, e in c.m("hedges", "modal").finditer(hedge_text))
-    disclaimer = tuple(masked[a:b].lower() for a, b, e in c.m("hedges", "disclaimer").finditer(masked))
+    # one pass; the longest phrase wins at a position, so an exception ("could not be reached") or a
+    # disclaimer ("could not independently verify") swallows the modal inside it
+    by_cat: dict[str, list[str]] = {"evidential": [], "speculative": [], "modal": [], "disclaimer": []}
+    for a, b, e in c.hedges.finditer(masked):
+        if e.category in by_cat:
+            by_cat[e.category].append(masked[a:b].lower())
+    evid, spec, modal = tuple(by_cat["evidential"]), tuple(by_cat["speculative"]), tuple(by_cat["modal"])
+    disclaimer = tuple(by_cat["disclaimer"])
     outside_words = max(1, len(_WORD.findall(_PLACEHOLDER.sub(" ", masked))))
     density = (len(evid) + len(spec) + 0.5 * len(modal)) * 100.0 / outside_words
 

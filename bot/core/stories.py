@@ -234,7 +234,7 @@ class MinHasher:
         if not hs:
             return tuple([0xFFFFFFFF] * self.num_perm)
         p = self.PRIME
-        return tuple(min((a * x + b) % p for x in hs) & 0xFFFFFFFF for a, b in self.params)
+        return tuple(min([(a * x + b) % p for x in hs]) & 0xFFFFFFFF for a, b in self.params)
 
     @staticmethod
     def jaccard(s1: tuple[int, ...], s2: tuple[int, ...]) -> float:
@@ -277,7 +277,7 @@ class StoryIndex:
         num_perm: int = 64,
         bands: int = 16,
         seed: int = 1,
-        max_candidates: int = 300,
+        max_candidates: int = 200,
     ):
         if num_perm % bands:
             raise ValueError("num_perm must be a multiple of bands")
@@ -310,12 +310,13 @@ class StoryIndex:
         r = self.rows_per_band
         return [sig[i * r:(i + 1) * r] for i in range(self.bands)]
 
-    def _candidates(self, ts: float, keys: frozenset[str], sig: tuple[int, ...]) -> list[int]:
+    def _candidates(self, ts: float, keys: frozenset[str], sig: tuple[int, ...]) -> dict[int, bool]:
+        """Row index -> True when MinHash-LSH proposed it (a likely near-duplicate)."""
         lo, hi = ts - self.window.total_seconds(), ts + self.window.total_seconds()
-        found: dict[int, None] = {}
+        found: dict[int, bool] = {}
         for band, key in zip(self._buckets, self._band_keys(sig)):
             for i in band.get(key, ()):
-                found[i] = None
+                found[i] = True
         # rarest keys first; newest postings first; stop at the window's edge or the candidate cap
         for key in sorted(keys, key=lambda k: len(self._postings.get(k, ()))):
             posting = self._postings.get(key)
@@ -330,23 +331,25 @@ class StoryIndex:
                     break
                 scanned += 1
                 if row.ts <= hi:
-                    found[i] = None
-                if scanned >= 100 or len(found) >= self.max_candidates:
+                    found.setdefault(i, False)
+                if scanned >= 50 or len(found) >= self.max_candidates:
                     break
             if len(found) >= self.max_candidates:
                 break
-        return [i for i in found if (r := self._rows[i]) is not None and lo <= r.ts <= hi]
+        return {i: lsh for i, lsh in found.items() if (r := self._rows[i]) is not None and lo <= r.ts <= hi}
 
     def _best(self, article: StoryArticle) -> tuple[str | None, float, tuple]:
         words, keys, sig = self._features(article)
         ts = article.published.timestamp()
         best: tuple[float, str] | None = None
-        for i in self._candidates(ts, keys, sig):
+        for i, lsh in self._candidates(ts, keys, sig).items():
             row = self._rows[i]
             assert row is not None
             if row.article.entry_id == article.entry_id:
                 continue
-            score = self.match_score(words, keys, sig, row.words, row.keys, row.sig)
+            # the MinHash estimate only for LSH candidates: the others are below the copy threshold
+            # with high probability, and comparing 64 hashes for each of hundreds of rows is the cost
+            score = self.match_score(words, keys, sig if lsh else (), row.words, row.keys, row.sig)
             if score > 0 and (best is None or score > best[0]):
                 best = (score, row.story)
         if best is None:
