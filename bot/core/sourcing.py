@@ -931,6 +931,8 @@ def _infer_outlets(c: _Compiled, text: str, persons: set[str]) -> set[str]:
     weak: dict[str, int] = {}
     for m in _OUTLET_INFER_STRONG.finditer(text):
         name = (m.group("a") or m.group("b") or "").strip().rstrip(".")
+        if m.group("b") and re.search(r"(?:\b(?:of|for|in|from|at|by|the)\s+|\w's\s+)$", text[max(0, m.start() - 12):m.start()]):
+            continue  # "the General Staff of the Armed Forces of Ukraine reported": the tail of a longer name
         tail = text[m.end():m.end() + 14].lower()
         if name and not tail.startswith((" on telegram", " on x", " on facebook", " on twitter")):
             strong.add(name)
@@ -1230,6 +1232,7 @@ def analyse(article: Article, lexicons: Lexicons) -> Analysis:
 
     # tallies
     named_on_record: list[str] = []
+    generic_named: list[str] = []
     named_keys: set[str] = set()
     named_via: list[tuple[str, str]] = []
     anonymous: list[Attribution] = []
@@ -1252,9 +1255,13 @@ def analyse(article: Article, lexicons: Lexicons) -> Analysis:
             if a.via:
                 if key not in {_name_key(n) for n, _ in named_via}:
                     named_via.append((a.name, a.via))
-            elif key not in named_keys:
+            elif key not in named_keys and (_CAP.search(a.name) or not generic_named):
+                # generic on-record names ("the governor", "the ministry") count once at most: the same
+                # office is usually named in full elsewhere in the text
                 named_keys.add(key)
                 named_on_record.append(a.name)
+                if not _CAP.search(a.name):
+                    generic_named.append(a.name)
             if a.cls == SOCIAL:
                 social += 1
         elif a.cls == SOCIAL:
