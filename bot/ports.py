@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Mapping, Protocol, Sequence
 
+from bot.core.digests import DigestSchedule
 from bot.core.models import (
     Delivery,
     Entry,
@@ -52,6 +53,20 @@ class Notifier(Protocol):
         ...
 
 
+class Metrics(Protocol):
+    """What the service reports while it works (Prometheus counters in ``bot.app.health``). Each call is
+    cheap, synchronous and never raises; the service works the same without one."""
+
+    def feed_polled(self, outcome: str, *, fetch_s: float, new_entries: int) -> None:
+        """One poll finished: ``outcome`` is modified, not_modified, gone, rate_limited, error,
+        lease_lost or internal_error."""
+        ...
+
+    def delivery_finished(self, platform: str, status: str) -> None:
+        """One send attempt ended: ``status`` is sent, retry or dead."""
+        ...
+
+
 class Store(Protocol):
     # ---- feeds ------------------------------------------------------------------------------------
     async def add_feed(
@@ -79,7 +94,7 @@ class Store(Protocol):
         ...
 
     async def known_identities(self, feed_id: int, identities: Sequence[str]) -> set[str]:
-        """Which of these identities are already stored for this feed."""
+        """Which of these identities are already stored for this feed (or were, and were pruned)."""
         ...
 
     async def finish_poll(
@@ -108,6 +123,41 @@ class Store(Protocol):
     # ---- entries ----------------------------------------------------------------------------------
     async def recent_entries(self, since: datetime, *, limit: int = 10_000) -> list[Entry]: ...
 
+    # ---- digests ----------------------------------------------------------------------------------
+    async def set_digest_schedule(
+        self, destination: str, *, at: str | None, timezone: str | None, enabled: bool,
+        set_at: datetime | None, now: datetime,
+    ) -> None:
+        """Create the destination if it is new and write its digest time ("HH:MM"), zone, on/off and
+        when the time was set (a schedule set after today's time does not fire late today)."""
+        ...
+
+    async def digest_schedules(self, destination: str | None = None) -> list[DigestSchedule]:
+        """Every destination (or the one named, if it exists) with its digest settings and the local date
+        and cut-off (``created_at``) of its newest recorded digest."""
+        ...
+
+    async def digest_matches(
+        self, destination: str, since: datetime, until: datetime
+    ) -> list[tuple[Entry, str, Watch, str]]:
+        """``(entry, outlet, watch, reasons JSON)`` for every recorded match of one of the destination's
+        current watches whose entry was stored (``fetched_at``) in ``[since, until)``, oldest first.
+        ``outlet`` is the feed's outlet, else its title, else its URL."""
+        ...
+
+    async def record_digest(self, delivery: NewDelivery, *, local_date: str, now: datetime) -> bool:
+        """In one transaction: claim ``(delivery.destination, local_date)`` in the digests table (unique)
+        and create the outbox row. False, and nothing written, when that day's digest is already
+        recorded: several workers, restarts and ``/digest now`` can never make a second one."""
+        ...
+
+    async def destination_deliveries(
+        self, destination: str, *, since: datetime, kinds: Sequence[str] = ("alert", "followup"),
+    ) -> list[Delivery]:
+        """Outbox rows of these kinds for one destination created at or after ``since``, oldest first
+        (the digest reads the grades and corroboration its alerts carried)."""
+        ...
+
     # ---- outbox -----------------------------------------------------------------------------------
     async def claim_deliveries(self, now: datetime, *, limit: int, lease_s: float) -> list[Delivery]:
         """Lease deliverable rows, oldest first, keeping per-destination order: a destination whose
@@ -126,5 +176,20 @@ class Store(Protocol):
         ...
 
     async def list_deliveries(self, status: str | None = None, *, limit: int = 1000) -> list[Delivery]: ...
+
+    # ---- operations -------------------------------------------------------------------------------
+    async def backlog(self, now: datetime) -> Mapping[str, float]:
+        """Queue figures for health and metrics, from one short read: ``feeds_due`` (due and not leased),
+        ``poll_lag_s`` (how long the most overdue of them has waited; 0 when none), ``outbox_depth``
+        (pending or sending rows) and ``outbox_age_s`` (age of the oldest of them; 0 when none)."""
+        ...
+
+    async def prune(self, before: datetime, *, now: datetime, tombstones_before: datetime | None = None) -> int:
+        """Retention: delete entries fetched before ``before`` (with their matches) and sent or dead
+        deliveries created before it, leaving a tombstone per pruned (feed, identity) so that
+        ``known_identities`` still knows it and ``finish_poll`` never stores or alerts it again (a feed
+        re-serving an old item must not re-alert). Tombstones older than ``tombstones_before`` go too.
+        Returns how many entries were pruned."""
+        ...
 
     async def close(self) -> None: ...

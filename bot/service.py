@@ -43,6 +43,7 @@ from bot.core.commands import (
     render_watch_list,
     render_watch_test,
 )
+from bot.core import digests
 from bot.core.destinations import parse_destination
 from bot.core.errors import NotFound, UsageError
 from bot.core.matching import Matcher
@@ -61,7 +62,7 @@ from bot.core.models import (
     Watch,
 )
 from bot.core.query import parse as parse_query
-from bot.ports import FeedParser, Fetcher, Notifier, Store
+from bot.ports import FeedParser, Fetcher, Metrics, Notifier, Store
 
 log = logging.getLogger("wirewatch.service")
 
@@ -85,6 +86,10 @@ class ServiceConfig:
     unconfigured_retry_s: float = 600.0  # a destination whose platform is not configured yet
     feed_admins: tuple[str, ...] = ()  # user or group IDs who may add/remove feeds from chat; empty: everyone
     watch_test_days: int = 7  # how far back `/watch test` looks
+    digest_zone: str = "UTC"  # zone of a `/digest at` given without one (WIREWATCH_DIGEST_TIMEZONE)
+    digest_top: int = digests.DEFAULT_TOP  # stories shown per digest group (WIREWATCH_DIGEST_TOP)
+    retention_days: float = 90.0  # entries older than this are pruned (tombstones keep them "known")
+    tombstone_days: float = 730.0  # a pruned item a feed still serves after this may alert again
     policy: polling.PollPolicy = field(default_factory=polling.PollPolicy)
 
 
@@ -131,6 +136,7 @@ class Service:
         clock: Clock = utc_now,
         rng: random.Random | None = None,
         places=None,
+        metrics: Metrics | None = None,
     ):
         self.store = store
         self.fetcher = fetcher
@@ -140,6 +146,7 @@ class Service:
         self.clock = clock
         self.rng = rng or random.Random()
         self.places = places
+        self.metrics: Metrics = metrics or _NoMetrics()
         self._matcher: Matcher | None = None
         self._matcher_key: tuple | None = None
         self._watches: dict[int, Watch] = {}
@@ -281,9 +288,116 @@ class Service:
             return render_status(await self.status())
         if name == "wirewatch help":
             return Reply(help_text())
-        if command.group == "digest":
-            raise UsageError("daily digests are not available in this version yet")
+        if name == "digest now":
+            outcome = await self.digest_now(caller.destination)
+            return Reply(digests.render_digest_now(outcome, self.clock()))
+        if name == "digest at":
+            schedule = await self.set_digest_time(caller.destination, command.at or "", command.zone)
+            return Reply(digests.render_digest_at(schedule, self.clock(), default_zone=self.config.digest_zone),
+                         public=True, mention_caller=True)
+        if name == "digest off":
+            await self.digest_off(caller.destination)
+            return Reply("no more daily digests here; `/digest at 08:00` turns them back on",
+                         public=True, mention_caller=True)
         raise UsageError(help_text())
+
+    # ------------------------------------------------------------------------------------------------
+    # Digests (see bot.core.digests for the rules: once per local day, late once, DST)
+    # ------------------------------------------------------------------------------------------------
+
+    async def set_digest_time(self, destination: str, at: str, zone: str | None) -> digests.DigestSchedule:
+        """``/digest at 08:00 [Zone]``: a zone given is checked and kept; without one the destination
+        keeps its zone (or gets the default). Recording when it was set keeps a time already passed
+        today from firing a "late" digest at once."""
+        digests.check_clock(at)
+        current = await self._digest_schedule(destination)
+        zone_name = zone or (current.timezone if current else None) or self.config.digest_zone
+        zone_name = digests.zone_of(zone_name).key
+        now = self.clock()
+        await self.store.set_digest_schedule(destination, at=at, timezone=zone_name, enabled=True, set_at=now,
+                                             now=now)
+        return await self._digest_schedule(destination) or digests.DigestSchedule(destination, at, zone_name)
+
+    async def digest_off(self, destination: str) -> None:
+        current = await self._digest_schedule(destination)
+        await self.store.set_digest_schedule(
+            destination, at=current.at if current else None, timezone=current.timezone if current else None,
+            enabled=False, set_at=current.set_at if current else None, now=self.clock(),
+        )
+
+    async def digest_now(self, destination: str) -> digests.DigestOutcome:
+        """``/digest now`` and ``wirewatch digest now --to``: today's digest, queued in the outbox, unless
+        today's is already recorded (then nothing is sent and the outcome says when it went)."""
+        now = self.clock()
+        schedule = await self._digest_schedule(destination)
+        due = digests.digest_now(schedule, destination, now, default_zone=self.config.digest_zone)
+        if due is None:
+            return digests.DigestOutcome(destination, None, schedule)
+        digest = await self._queue_digest(due, schedule, now)
+        return digests.DigestOutcome(destination, digest, schedule if digest is None else None)
+
+    async def queue_due_digests(self, *, now: datetime | None = None) -> list[digests.Digest]:
+        """The digest tick: every destination whose digest time has come (or came while the bot was down)
+        gets that day's digest queued, once; due-ness is computed from stored data and ``now``."""
+        now = now or self.clock()
+        queued = []
+        for schedule in await self.store.digest_schedules():
+            try:
+                due = digests.due_digest(schedule, now, default_zone=self.config.digest_zone)
+            except UsageError as exc:  # a zone the tz database no longer knows: say so, skip it
+                log.warning("digest skipped: %s", exc, extra={"channel": schedule.destination})
+                continue
+            if due is not None:
+                digest = await self._queue_digest(due, schedule, now)
+                if digest is not None:
+                    queued.append(digest)
+        return queued
+
+    async def _digest_schedule(self, destination: str) -> digests.DigestSchedule | None:
+        found = await self.store.digest_schedules(destination)
+        return found[0] if found else None
+
+    async def _queue_digest(
+        self, due: digests.DueDigest, schedule: digests.DigestSchedule | None, now: datetime
+    ) -> digests.Digest | None:
+        start = digests.window_start(schedule, now)
+        digest = await self.compose_digest(due, start, now)
+        delivery = NewDelivery(due.destination, digests.digest_key(due.local_date), "digest", digest.to_payload())
+        if not await self.store.record_digest(delivery, local_date=due.local_date, now=now):
+            return None  # another worker (or an earlier command) recorded this day's digest first
+        log.info("digest queued", extra={"channel": due.destination, "local_date": due.local_date,
+                                         "stories": digest.total, "late": due.late})
+        return digest
+
+    async def compose_digest(self, due: digests.DueDigest, start: datetime, end: datetime) -> digests.Digest:
+        """Read the destination's matches (the window and the day before it) and the grades and
+        corroboration its alerts carried, and compose. Matches of muted watches count: a mute holds back
+        alerts, not the record."""
+        before = start - timedelta(hours=24)
+        rows = await self.store.digest_matches(due.destination, before, end)
+        facts: dict[str, tuple[list[str], int]] = {}
+        for d in await self.store.destination_deliveries(due.destination, since=before - timedelta(hours=24)):
+            payload = d.payload
+            story = str(payload.get("story_key") or "")
+            if not story:
+                continue
+            grades, origins = facts.setdefault(story, ([], 0))
+            if payload.get("grade"):
+                grades.append(str(payload["grade"]))
+            facts[story] = (grades, max(origins, digests.origins_of(payload)))
+        articles = []
+        for entry, outlet, watch, reasons in rows:
+            story = entry.story_key or entry.identity
+            grades, origins = facts.get(story, ([], 0))
+            articles.append(digests.MatchedArticle(
+                story=story, title=entry.title, url=entry.url, outlet=_outlet_name(outlet),
+                seen_at=entry.fetched_at or end, watch_id=watch.id, watch_query=watch.query,
+                places=digests.places_of(reasons),
+                grade=min(grades, key=digests.grade_rank) if grades else "", origins=origins,
+                published=entry.published,
+            ))
+        watches = len(await self.store.list_watches(due.destination))
+        return digests.compose(articles, due=due, start=start, end=end, top=self.config.digest_top, watches=watches)
 
     # ------------------------------------------------------------------------------------------------
     # Polling
@@ -312,6 +426,7 @@ class Service:
             return await self.poll_feed(claim)
         except Exception as exc:  # noqa: BLE001 - one feed's bug must not stop the others; logged loudly
             log.exception("poll failed", extra={"feed_id": claim.feed.id, "feed_url": claim.feed.url})
+            self.metrics.feed_polled("internal_error", fetch_s=0.0, new_entries=0)
             return FeedPollResult(claim.feed.id, claim.feed.url, "internal error", error=repr(exc))
 
     async def poll_feed(self, claim: FeedClaim) -> FeedPollResult:
@@ -337,12 +452,15 @@ class Service:
         elapsed_ms = int((time.monotonic() - started) * 1000)
         if stored is None:
             log.warning("lease lost; another poller owns the feed now", extra={"feed_id": feed.id})
+            self.metrics.feed_polled("lease_lost", fetch_s=result.elapsed_ms / 1000, new_entries=0)
             return FeedPollResult(feed.id, feed.url, "lease lost")
         outcome = result.outcome.value if update.last_error is None else "error"
+        self.metrics.feed_polled(outcome, fetch_s=result.elapsed_ms / 1000, new_entries=len(stored))
         log.info(
             "polled",
             extra={"feed_id": feed.id, "feed_url": feed.url, "status": result.status, "outcome": outcome,
-                   "new_entries": len(stored), "alerts": len(deliveries), "elapsed_ms": elapsed_ms},
+                   "new_entries": len(stored), "alerts": len(deliveries), "elapsed_ms": elapsed_ms,
+                   "next_poll_at": update.next_poll_at.isoformat()},
         )
         return FeedPollResult(
             feed.id, feed.url, outcome, new_entries=len(stored),
@@ -443,11 +561,14 @@ class Service:
                 log.exception("notifier raised", extra={"channel": delivery.destination})
                 result = SendResult.retry(f"internal error: {exc!r}")
             now = self.clock()
+            platform = delivery.destination.split(":", 1)[0]
             if result.status is SendStatus.SENT:
                 await self.store.mark_sent(delivery, message_ref=result.message_ref, now=now)
+                self.metrics.delivery_finished(platform, "sent")
                 report.sent += 1
                 continue
             if result.status is SendStatus.PERMANENT or delivery.attempts >= self.config.max_attempts:
+                self.metrics.delivery_finished(platform, "dead")
                 await self.store.mark_dead(delivery, error=result.error or "failed", now=now)
                 log.error("delivery dead-lettered",
                           extra={"channel": delivery.destination, "error": result.error})
@@ -459,12 +580,47 @@ class Service:
                 delay = polling.backoff_s(
                     delivery.attempts, base_s=self.config.retry_base_s, cap_s=self.config.retry_cap_s, rng=self.rng
                 )
+            self.metrics.delivery_finished(platform, "retry")
             await self.store.mark_retry(delivery, next_attempt_at=now + timedelta(seconds=delay),
                                         error=result.error or "failed")
             await self.store.release(queue[i + 1:])
             report.retried += 1
             report.errors.append(f"{delivery.destination}: {result.error}")
             return
+
+
+    # ------------------------------------------------------------------------------------------------
+    # Retention
+    # ------------------------------------------------------------------------------------------------
+
+    async def prune_old_entries(self, *, now: datetime | None = None) -> int:
+        """Forget entries (and sent alerts) older than ``retention_days``. Their identities stay behind as
+        tombstones for ``tombstone_days``, so a feed that serves an old item again alerts nobody."""
+        now = now or self.clock()
+        pruned = await self.store.prune(
+            now - timedelta(days=self.config.retention_days), now=now,
+            tombstones_before=now - timedelta(days=self.config.tombstone_days),
+        )
+        if pruned:
+            log.info("pruned old entries", extra={"entries": pruned, "retention_days": self.config.retention_days})
+        return pruned
+
+
+class _NoMetrics:
+    """The ``Metrics`` port when nobody collects them."""
+
+    def feed_polled(self, outcome: str, *, fetch_s: float, new_entries: int) -> None:
+        return None
+
+    def delivery_finished(self, platform: str, status: str) -> None:
+        return None
+
+
+def _outlet_name(outlet: str) -> str:
+    """The store gives the feed's outlet, else its title, else its URL: a URL becomes its host."""
+    if outlet.lower().startswith(("http://", "https://")):
+        return outlet.split("://", 1)[1].split("/", 1)[0]
+    return outlet
 
 
 def _reasons_json(hits: Sequence[Hit]) -> str:

@@ -454,3 +454,120 @@ async def test_two_stores_claiming_concurrently_never_get_the_same_feed(store, s
     claimed = [i for r in results for i in r]
     assert len(claimed) == len(set(claimed)), "a feed was claimed twice"
     assert set(claimed) == {f.id for f in feeds}
+
+
+# ---- retention and backlog (issue 8) ----------------------------------------------------------------
+
+
+async def test_pruned_entries_leave_tombstones_so_old_items_never_come_back(store):
+    feed = await add(store, "https://prune.example/feed")
+    await poll(store, feed, [entry("old", fetched_at=at(0))], [alert("console", "old")], now_s=0,
+               matches=[("old", 1, "[]")])
+    [sent] = await store.claim_deliveries(at(1), limit=10, lease_s=LEASE)
+    await store.mark_sent(sent, message_ref="m", now=at(1))
+    await poll(store, feed, [entry("new", fetched_at=at(5000))], [alert("console", "new")], now_s=5000)
+
+    assert await store.prune(at(1000), now=at(6000)) == 1
+    assert [e.identity for e in await store.recent_entries(at(-1))] == ["new"]
+    assert await store.known_identities(feed.id, ["old", "new", "never"]) == {"old", "new"}
+    assert keys(await store.list_deliveries()) == [("console", "new")], "sent rows older than the cut go too"
+
+    again = await poll(store, feed, [entry("old", fetched_at=at(7000))], now_s=7000)
+    assert again == [], "a feed re-serving a pruned item stores nothing new"
+    assert [e.identity for e in await store.recent_entries(at(-1))] == ["new"]
+    assert await store.prune(at(1000), now=at(8000)) == 0
+
+    await store.prune(at(1000), now=at(9000), tombstones_before=at(6001))
+    assert await store.known_identities(feed.id, ["old"]) == set(), "old tombstones are dropped in their turn"
+
+
+async def test_prune_keeps_unsent_deliveries_and_recent_entries(store):
+    feed = await add(store, "https://keep.example/feed")
+    await poll(store, feed, [entry("a", fetched_at=at(0))], [alert("console", "a")], now_s=0)
+    assert await store.prune(at(-10), now=at(10)) == 0
+    assert await store.prune(at(100), now=at(200)) == 1
+    assert keys(await store.list_deliveries("pending")) == [("console", "a")], "a pending alert is never pruned"
+
+
+async def test_backlog_counts_due_feeds_and_open_deliveries(store):
+    assert await store.backlog(at(0)) == {"feeds_due": 0, "poll_lag_s": 0, "outbox_depth": 0, "outbox_age_s": 0}
+    await add(store, "https://a.example/feed", due_s=-30)
+    await add(store, "https://b.example/feed", due_s=-10)
+    await add(store, "https://c.example/feed", due_s=60)
+    figures = await store.backlog(at(0))
+    assert (figures["feeds_due"], figures["poll_lag_s"]) == (2, 30)
+    await store.claim_due_feeds(at(0), limit=1, lease_s=LEASE)  # takes the 30 s late one
+    assert (await store.backlog(at(0)))["poll_lag_s"] == 10, "a leased feed is being polled, not waiting"
+
+    await outbox(store, ("console", "k1"), ("console", "k2"))  # created at T0
+    figures = await store.backlog(at(45))
+    assert (figures["outbox_depth"], figures["outbox_age_s"]) == (2, 45)
+
+
+# ---- digests ---------------------------------------------------------------------------------------
+
+
+def digest_row(destination: str, day: str) -> NewDelivery:
+    return NewDelivery(destination=destination, dedupe_key=f"digest:{day}", kind="digest", payload={"day": day})
+
+
+async def test_digest_schedule_is_set_and_read_back_with_the_newest_digest(store):
+    await store.add_watch("kupiansk", "slack:C1", created_by="u", now=T0)
+    [fresh] = await store.digest_schedules("slack:C1")
+    assert (fresh.at, fresh.timezone, fresh.enabled, fresh.last_date) == (None, None, True, None)
+
+    await store.set_digest_schedule("slack:C1", at="08:00", timezone="Europe/Kyiv", enabled=True,
+                                    set_at=at(5), now=at(5))
+    await store.set_digest_schedule("console", at="07:30", timezone=None, enabled=False, set_at=None, now=at(5))
+    assert await store.record_digest(digest_row("slack:C1", "2025-03-01"), local_date="2025-03-01", now=at(60))
+    assert await store.record_digest(digest_row("slack:C1", "2025-03-02"), local_date="2025-03-02", now=at(90))
+
+    schedules = {s.destination: s for s in await store.digest_schedules()}
+    assert set(schedules) == {"console", "slack:C1"}
+    c1 = schedules["slack:C1"]
+    assert (c1.at, c1.timezone, c1.enabled, c1.set_at) == ("08:00", "Europe/Kyiv", True, at(5))
+    assert (c1.last_date, c1.last_at) == ("2025-03-02", at(90)), "the newest digest by local date"
+    assert (schedules["console"].enabled, schedules["console"].last_date) == (False, None)
+    assert await store.digest_schedules("nowhere") == []
+
+
+async def test_a_digest_is_recorded_once_per_destination_and_local_date(store):
+    assert await store.record_digest(digest_row("console", "2025-03-01"), local_date="2025-03-01", now=at(0))
+    assert not await store.record_digest(digest_row("console", "2025-03-01"), local_date="2025-03-01", now=at(9))
+    assert await store.record_digest(digest_row("slack:C1", "2025-03-01"), local_date="2025-03-01", now=at(9))
+    rows = await store.list_deliveries()
+    assert keys(rows) == [("console", "digest:2025-03-01"), ("slack:C1", "digest:2025-03-01")]
+    assert rows[0].kind == "digest" and dict(rows[0].payload) == {"day": "2025-03-01"}
+
+    async def race():  # two workers at once: exactly one wins
+        return await store.record_digest(digest_row("console", "2025-03-05"), local_date="2025-03-05", now=at(20))
+
+    assert sorted(await asyncio.gather(race(), race())) == [False, True]
+
+
+async def test_digest_matches_are_the_destinations_matches_in_the_window(store):
+    feed, _ = await store.add_feed("https://m.example/feed", interval_s=600, baseline=False, now=T0,
+                                   first_poll_at=T0, title="M Feed", outlet="Monitor")
+    mine = await store.add_watch("kupiansk", "slack:C1", created_by="u", now=T0)
+    other = await store.add_watch("izium", "slack:C2", created_by="u", now=T0)
+    entries = [entry("e1", fetched_at=at(10), story_key="s1"), entry("e2", fetched_at=at(20)),
+               entry("e3", fetched_at=at(500))]
+    reasons = '[{"term": "place:Kupiansk", "text": "Kupiansk", "field": "title", "place": "Kupiansk"}]'
+    await poll(store, feed, entries, now_s=0,
+               matches=[("e1", mine.id, reasons), ("e2", other.id, "[]"), ("e3", mine.id, "[]")])
+
+    found = await store.digest_matches("slack:C1", at(0), at(500))
+    assert [(e.identity, outlet, w.id, r) for e, outlet, w, r in found] == [("e1", "Monitor", mine.id, reasons)]
+    assert found[0][0].story_key == "s1" and found[0][0].fetched_at == at(10)
+    assert [e.identity for e, *_ in await store.digest_matches("slack:C1", at(0), at(501))] == ["e1", "e3"]
+    await store.remove_watch(mine.id)
+    assert await store.digest_matches("slack:C1", at(0), at(501)) == [], "a removed watch's matches leave"
+
+
+async def test_destination_deliveries_by_kind_and_time(store):
+    await outbox(store, ("slack:C1", "a1"), ("slack:C2", "b1"))
+    await store.record_digest(digest_row("slack:C1", "2025-03-01"), local_date="2025-03-01", now=at(30))
+    assert keys(await store.destination_deliveries("slack:C1", since=at(-1))) == [("slack:C1", "a1")]
+    assert keys(await store.destination_deliveries("slack:C1", since=at(-1), kinds=("digest",))) == [
+        ("slack:C1", "digest:2025-03-01")]
+    assert await store.destination_deliveries("slack:C1", since=at(1)) == []

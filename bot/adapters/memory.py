@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Sequence
 
+from bot.core.digests import DigestSchedule
 from bot.core.models import (
     Delivery,
     DeliveryStatus,
@@ -70,6 +71,8 @@ class MemoryStore:
         self._matches: dict[tuple[int, int], str] = {}
         self._deliveries: dict[int, _DeliveryRow] = {}
         self._delivery_keys: dict[tuple[str, str], int] = {}
+        self._tombstones: dict[tuple[int, str], datetime] = {}  # (feed, identity) of pruned entries
+        self._digests: dict[tuple[str, str], datetime] = {}  # (destination, local date) -> created_at
         self._ids = {"feed": 0, "entry": 0, "watch": 0, "delivery": 0}
 
     def _next_id(self, kind: str) -> int:
@@ -110,6 +113,8 @@ class MemoryStore:
             del self._entry_ids[(feed_id, entry.identity)]
             for key in [k for k in self._matches if k[0] == entry_id]:
                 del self._matches[key]
+        for key in [k for k in self._tombstones if k[0] == feed_id]:
+            del self._tombstones[key]
         return True
 
     async def claim_due_feeds(
@@ -140,7 +145,7 @@ class MemoryStore:
         return sorted(claims, key=lambda c: c.feed.id)
 
     async def known_identities(self, feed_id: int, identities: Sequence[str]) -> set[str]:
-        return {i for i in identities if (feed_id, i) in self._entry_ids}
+        return {i for i in identities if (feed_id, i) in self._entry_ids or (feed_id, i) in self._tombstones}
 
     async def finish_poll(
         self, claim: FeedClaim, update: FeedUpdate, entries: Sequence[Entry],
@@ -166,7 +171,7 @@ class MemoryStore:
         stored: list[Entry] = []
         for entry in prepared:
             key = (feed_id, entry.identity)
-            if key in self._entry_ids:
+            if key in self._entry_ids or key in self._tombstones:
                 continue
             entry = dataclasses.replace(entry, id=self._next_id("entry"))
             self._entries[entry.id] = entry
@@ -267,6 +272,82 @@ class MemoryStore:
         found.sort(key=lambda e: (e.fetched_at, e.id))
         return found[-limit:] if limit > 0 else []
 
+
+    # ---- digests ----------------------------------------------------------------------------------
+
+    async def set_digest_schedule(
+        self, destination: str, *, at: str | None, timezone: str | None, enabled: bool,
+        set_at: datetime | None, now: datetime,
+    ) -> None:
+        destination = _clean(destination) or ""
+        row = self._destinations.setdefault(
+            destination, {"created_at": _utc(now), "timezone": None, "digest_time": None, "digest_enabled": True}
+        )
+        row.update(digest_time=_clean(at), timezone=_clean(timezone), digest_enabled=enabled, digest_set_at=_utc(set_at))
+
+    async def digest_schedules(self, destination: str | None = None) -> list[DigestSchedule]:
+        found = []
+        for key in sorted(self._destinations):
+            if destination is not None and key != destination:
+                continue
+            row = self._destinations[key]
+            days = [day for (dest, day) in self._digests if dest == key]
+            last = max(days) if days else None
+            found.append(DigestSchedule(
+                destination=key, at=row.get("digest_time"), timezone=row.get("timezone"),
+                enabled=bool(row.get("digest_enabled", True)), set_at=row.get("digest_set_at"),
+                last_date=last, last_at=self._digests[(key, last)] if last else None,
+            ))
+        return found
+
+    async def digest_matches(
+        self, destination: str, since: datetime, until: datetime
+    ) -> list[tuple[Entry, str, Watch, str]]:
+        since, until = _utc(since), _utc(until)
+        assert since is not None and until is not None
+        found = []
+        for (entry_id, watch_id), reasons in self._matches.items():
+            entry, watch = self._entries.get(entry_id), self._watches.get(watch_id)
+            if entry is None or watch is None or watch.destination != destination:
+                continue
+            if entry.fetched_at is None or not since <= entry.fetched_at < until:
+                continue
+            row = self._feeds.get(entry.feed_id)
+            outlet = (row.feed.outlet or row.feed.title or row.feed.url) if row else ""
+            found.append((entry, outlet, watch, reasons))
+        found.sort(key=lambda t: (t[0].fetched_at, t[0].id, t[2].id))
+        return found
+
+    async def record_digest(self, delivery: NewDelivery, *, local_date: str, now: datetime) -> bool:
+        now = _utc(now)
+        assert now is not None
+        destination = _clean(delivery.destination) or ""
+        if (destination, local_date) in self._digests:
+            return False
+        payload = json.loads(json.dumps(dict(delivery.payload), ensure_ascii=False, default=str))
+        self._digests[(destination, local_date)] = now
+        key = (destination, _clean(delivery.dedupe_key) or "")
+        if key not in self._delivery_keys:
+            row = Delivery(
+                id=self._next_id("delivery"), destination=destination, dedupe_key=key[1], kind=delivery.kind,
+                payload=payload, status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now, created_at=now,
+            )
+            self._deliveries[row.id] = _DeliveryRow(row)
+            self._delivery_keys[key] = row.id
+        return True
+
+    async def destination_deliveries(
+        self, destination: str, *, since: datetime, kinds: Sequence[str] = ("alert", "followup"),
+    ) -> list[Delivery]:
+        since = _utc(since)
+        assert since is not None
+        return [
+            self._deliveries[i].delivery for i in sorted(self._deliveries)
+            if self._deliveries[i].delivery.destination == destination
+            and self._deliveries[i].delivery.kind in kinds
+            and (self._deliveries[i].delivery.created_at or since) >= since
+        ]
+
     # ---- outbox -----------------------------------------------------------------------------------
 
     @staticmethod
@@ -355,6 +436,50 @@ class MemoryStore:
             if wanted is None or self._deliveries[i].delivery.status is wanted
         ]
         return found[:limit]
+
+    # ---- operations -------------------------------------------------------------------------------
+
+    async def backlog(self, now: datetime) -> dict[str, float]:
+        now = _utc(now)
+        assert now is not None
+        due = [
+            r.feed.next_poll_at for r in self._feeds.values()
+            if r.feed.next_poll_at is not None and r.feed.next_poll_at <= now
+            and r.feed.status is not FeedStatus.RETIRED and (r.leased_until is None or r.leased_until <= now)
+        ]
+        open_rows = [
+            r.delivery.created_at for r in self._deliveries.values()
+            if r.delivery.status in (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
+        ]
+        oldest_due, oldest_row = min(due, default=None), min((c for c in open_rows if c), default=None)
+        return {
+            "feeds_due": float(len(due)),
+            "poll_lag_s": max(0.0, (now - oldest_due).total_seconds()) if oldest_due else 0.0,
+            "outbox_depth": float(len(open_rows)),
+            "outbox_age_s": max(0.0, (now - oldest_row).total_seconds()) if oldest_row else 0.0,
+        }
+
+    async def prune(self, before: datetime, *, now: datetime, tombstones_before: datetime | None = None) -> int:
+        before, now = _utc(before), _utc(now)
+        assert before is not None and now is not None
+        old = [e for e in self._entries.values() if e.fetched_at is not None and e.fetched_at < before]
+        for entry in old:
+            assert entry.id is not None
+            self._tombstones.setdefault((entry.feed_id, entry.identity), now)
+            del self._entries[entry.id]
+            del self._entry_ids[(entry.feed_id, entry.identity)]
+            for key in [k for k in self._matches if k[0] == entry.id]:
+                del self._matches[key]
+        for delivery_id, row in list(self._deliveries.items()):
+            d = row.delivery
+            if d.status in (DeliveryStatus.SENT, DeliveryStatus.DEAD) and d.created_at and d.created_at < before:
+                del self._deliveries[delivery_id]
+                del self._delivery_keys[(d.destination, d.dedupe_key)]
+        if tombstones_before is not None:
+            limit = _utc(tombstones_before)
+            for key in [k for k, when in self._tombstones.items() if limit is not None and when < limit]:
+                del self._tombstones[key]
+        return len(old)
 
     async def close(self) -> None:
         return None

@@ -60,6 +60,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
+from bot.core.digests import DigestSchedule
 from bot.core.errors import ConfigError
 from bot.core.models import (
     Delivery,
@@ -191,6 +192,7 @@ destination_table = Table(
     Column("timezone", CleanText),
     Column("digest_time", String(5)),
     Column("digest_enabled", Boolean, nullable=False),
+    Column("digest_set_at", UtcDateTime),
 )
 
 watch_table = Table(
@@ -211,6 +213,7 @@ match_table = Table(
     Column("watch_id", Integer, nullable=False),
     Column("reasons", CleanText, nullable=False),
     UniqueConstraint("entry_id", "watch_id", name="uq_matches_entry_watch"),
+    Index("ix_matches_watch_id", "watch_id"),
 )
 
 delivery_table = Table(
@@ -233,6 +236,15 @@ delivery_table = Table(
     UniqueConstraint("destination", "dedupe_key", name="uq_deliveries_destination_key"),
     Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
     Index("ix_deliveries_destination", "destination"),
+    Index("ix_deliveries_created_at", "created_at"),
+)
+
+tombstone_table = Table(
+    "entry_tombstones", metadata,
+    Column("feed_id", Integer, ForeignKey("feeds.id", ondelete="CASCADE"), primary_key=True),
+    Column("identity", CleanText, primary_key=True),
+    Column("pruned_at", UtcDateTime, nullable=False),
+    Index("ix_entry_tombstones_pruned_at", "pruned_at"),
 )
 
 digest_table = Table(
@@ -281,7 +293,7 @@ def normalise_url(raw: str) -> URL:
     )
 
 
-def make_engine(raw_url: str) -> AsyncEngine:
+def make_engine(raw_url: str, *, pool_size: int | None = None) -> AsyncEngine:
     """An async engine set up for wirewatch's transactions.
 
     SQLite: WAL (readers do not block the writer), ``busy_timeout`` (wait for the writer instead of failing),
@@ -289,10 +301,15 @@ def make_engine(raw_url: str) -> AsyncEngine:
     the write lock up front and never fails trying to upgrade a stale read snapshot (SQLAlchemy's recipe:
     the driver's own BEGIN switched off, ours emitted on the ``begin`` event). Reads, marked with the
     ``READ_ONLY_OPTION`` execution option, begin a plain deferred transaction and never wait for the writer.
+
+    PostgreSQL: ``pool_size`` (``WIREWATCH_DATABASE_POOL``) caps this process's connections, with no overflow,
+    so that N workers never hold more than N x pool_size of the server's ``max_connections``; tasks beyond
+    it wait for a connection. ``pool_pre_ping`` replaces connections the server dropped (a restart).
     """
     url = normalise_url(raw_url)
     if url.get_backend_name() == "postgresql":
-        return create_async_engine(url, pool_pre_ping=True)
+        sizing = {"pool_size": pool_size, "max_overflow": 0} if pool_size else {}
+        return create_async_engine(url, pool_pre_ping=True, **sizing)
 
     in_memory = not url.database or url.database == ":memory:"
     engine = create_async_engine(url, poolclass=StaticPool) if in_memory else create_async_engine(url)
@@ -378,9 +395,9 @@ async def current_revision(url: str) -> str | None:
         await engine.dispose()
 
 
-async def open_store(url: str) -> "SqlStore":
+async def open_store(url: str, *, pool_size: int | None = None) -> "SqlStore":
     """Open the database named by ``url`` (``WIREWATCH_DATABASE_URL``), migrate it to head, return the store."""
-    engine = make_engine(url)
+    engine = make_engine(url, pool_size=pool_size)
     try:
         await _check_connect(engine)
         await _upgrade_engine(engine)
@@ -429,6 +446,35 @@ def _delivery(row: Any) -> Delivery:
         created_at=row.created_at, sent_at=row.sent_at, outcome_unknown=bool(row.outcome_unknown),
         claim_token=row.claim_token or "",
     )
+
+
+def _read_utc(value: Any) -> datetime | None:
+    """An aggregate (``min``) bypasses the column type: SQLite hands back text, PostgreSQL a datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _backlog(now: datetime, feeds_due: int, oldest_due: datetime | None, depth: int,
+             oldest_row: datetime | None) -> dict[str, float]:
+    return {
+        "feeds_due": float(feeds_due or 0),
+        "poll_lag_s": max(0.0, (now - oldest_due).total_seconds()) if oldest_due else 0.0,
+        "outbox_depth": float(depth or 0),
+        "outbox_age_s": max(0.0, (now - oldest_row).total_seconds()) if oldest_row else 0.0,
+    }
+
+
+def _read_digest_time(value: Any) -> datetime | None:
+    """A column read through a join or subquery label may bypass ``UtcDateTime`` (SQLite hands back
+    text or a naive datetime): make it aware UTC either way."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def strip_nul_entry(entry: Entry) -> Entry:
@@ -549,6 +595,7 @@ class SqlStore:
             entry_ids = select(entry_table.c.id).where(entry_table.c.feed_id == feed_id)
             await conn.execute(delete(match_table).where(match_table.c.entry_id.in_(entry_ids)))
             await conn.execute(delete(entry_table).where(entry_table.c.feed_id == feed_id))
+            await conn.execute(delete(tombstone_table).where(tombstone_table.c.feed_id == feed_id))
             result = await conn.execute(delete(feed_table).where(feed_table.c.id == feed_id))
             return result.rowcount > 0
 
@@ -597,15 +644,19 @@ class SqlStore:
         wanted = list(dict.fromkeys(identities))
 
         async def work(conn: AsyncConnection) -> set[str]:
-            found: set[str] = set()
-            for chunk in _chunks(wanted):
-                stmt = select(entry_table.c.identity).where(
-                    entry_table.c.feed_id == feed_id, entry_table.c.identity.in_(list(chunk))
-                )
-                found.update((await conn.execute(stmt)).scalars())
-            return found
+            return await self._known(conn, feed_id, wanted)
 
         return await self._read(work)
+
+    @staticmethod
+    async def _known(conn: AsyncConnection, feed_id: int, identities: Sequence[str]) -> set[str]:
+        """Stored entries and tombstones of pruned ones: both mean "seen before, never alert again"."""
+        found: set[str] = set()
+        for chunk in _chunks(list(identities)):
+            for table in (entry_table, tombstone_table):
+                stmt = select(table.c.identity).where(table.c.feed_id == feed_id, table.c.identity.in_(list(chunk)))
+                found.update((await conn.execute(stmt)).scalars())
+        return found
 
     async def finish_poll(
         self, claim: FeedClaim, update: FeedUpdate, entries: Sequence[Entry],
@@ -641,8 +692,10 @@ class SqlStore:
             if result.rowcount == 0:
                 return None
 
+            # A pruned item served again stays pruned: its tombstone says it was seen (and alerted) before.
+            buried = await self._buried(conn, feed_id, list(unique))
             stored: list[Entry] = []
-            for chunk in _chunks(list(unique.items())):
+            for chunk in _chunks([item for item in unique.items() if item[0] not in buried]):
                 rows = [
                     dict(
                         feed_id=feed_id, identity=identity, guid=e.guid, url=e.url, title=e.title,
@@ -700,6 +753,15 @@ class SqlStore:
             return stored
 
         return await self._tx(work)
+
+    @staticmethod
+    async def _buried(conn: AsyncConnection, feed_id: int, identities: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(list(identities)):
+            stmt = select(tombstone_table.c.identity).where(
+                tombstone_table.c.feed_id == feed_id, tombstone_table.c.identity.in_(list(chunk)))
+            found.update((await conn.execute(stmt)).scalars())
+        return found
 
     @staticmethod
     def _feed_update_values(u: FeedUpdate) -> dict[str, Any]:
@@ -780,6 +842,107 @@ class SqlStore:
             .order_by(entry_table.c.fetched_at.desc(), entry_table.c.id.desc()).limit(limit)
         )
         return [_entry(r) for r in reversed(await self._rows(stmt))]
+
+    # ---- digests ----------------------------------------------------------------------------------
+
+    async def set_digest_schedule(
+        self, destination: str, *, at: str | None, timezone: str | None, enabled: bool,
+        set_at: datetime | None, now: datetime,
+    ) -> None:
+        values = dict(digest_time=at, timezone=timezone, digest_enabled=enabled, digest_set_at=set_at)
+
+        async def work(conn: AsyncConnection) -> None:
+            stmt = self._insert(destination_table).values(key=destination, created_at=now, **values)
+            await conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_=values))
+
+        await self._tx(work)
+
+    async def digest_schedules(self, destination: str | None = None) -> list[DigestSchedule]:
+        """Destinations left-joined to their newest digest (the row with the greatest local date)."""
+        d, g = destination_table, digest_table
+        newest = select(g.c.destination, func.max(g.c.local_date).label("local_date")).group_by(g.c.destination)
+        if destination is not None:
+            newest = newest.where(g.c.destination == destination)
+        newest = newest.subquery()
+        last = (
+            select(g.c.destination, g.c.local_date, g.c.created_at)
+            .join(newest, and_(g.c.destination == newest.c.destination, g.c.local_date == newest.c.local_date))
+            .subquery()
+        )
+        stmt = (
+            select(d, last.c.local_date.label("last_date"), last.c.created_at.label("last_at"))
+            .select_from(d.outerjoin(last, last.c.destination == d.c.key))
+            .order_by(d.c.key)
+        )
+        if destination is not None:
+            stmt = stmt.where(d.c.key == destination)
+        return [
+            DigestSchedule(
+                destination=r.key, at=r.digest_time, timezone=r.timezone, enabled=bool(r.digest_enabled),
+                set_at=r.digest_set_at, last_date=r.last_date, last_at=_read_digest_time(r.last_at),
+            )
+            for r in await self._rows(stmt)
+        ]
+
+    async def digest_matches(
+        self, destination: str, since: datetime, until: datetime
+    ) -> list[tuple[Entry, str, Watch, str]]:
+        e, m, w, f = entry_table, match_table, watch_table, feed_table
+        outlet = case((f.c.outlet != "", f.c.outlet), (f.c.title != "", f.c.title), else_=f.c.url)
+        stmt = (
+            select(e, outlet.label("outlet_name"), w.c.id.label("w_id"), w.c.query.label("w_query"),
+                   w.c.destination.label("w_destination"), w.c.created_by.label("w_created_by"),
+                   w.c.created_at.label("w_created_at"), w.c.muted_until.label("w_muted_until"),
+                   m.c.reasons)
+            .select_from(m.join(e, e.c.id == m.c.entry_id).join(w, w.c.id == m.c.watch_id)
+                         .join(f, f.c.id == e.c.feed_id))
+            .where(w.c.destination == destination, e.c.fetched_at >= since, e.c.fetched_at < until)
+            .order_by(e.c.fetched_at, e.c.id, w.c.id)
+        )
+        return [
+            (_entry(r), r.outlet_name,
+             Watch(id=r.w_id, query=r.w_query, destination=r.w_destination, created_by=r.w_created_by,
+                   created_at=_read_digest_time(r.w_created_at), muted_until=_read_digest_time(r.w_muted_until)),
+             r.reasons)
+            for r in await self._rows(stmt)
+        ]
+
+    async def record_digest(self, delivery: NewDelivery, *, local_date: str, now: datetime) -> bool:
+        """The digests row's unique key decides; the outbox row is written only by the winner."""
+
+        async def work(conn: AsyncConnection) -> bool:
+            claimed = (
+                await conn.execute(
+                    self._insert(digest_table)
+                    .values(destination=delivery.destination, local_date=local_date, status="queued",
+                            created_at=now)
+                    .on_conflict_do_nothing(index_elements=["destination", "local_date"])
+                    .returning(digest_table.c.id)
+                )
+            ).first()
+            if claimed is None:
+                return False
+            await conn.execute(
+                self._insert(delivery_table).values(
+                    destination=delivery.destination, dedupe_key=delivery.dedupe_key, kind=delivery.kind,
+                    payload=json.dumps(dict(delivery.payload), ensure_ascii=False, default=str),
+                    status=DeliveryStatus.PENDING.value, attempts=0, next_attempt_at=now, created_at=now,
+                    outcome_unknown=False,
+                ).on_conflict_do_nothing(index_elements=["destination", "dedupe_key"])
+            )
+            return True
+
+        return await self._tx(work)
+
+    async def destination_deliveries(
+        self, destination: str, *, since: datetime, kinds: Sequence[str] = ("alert", "followup"),
+    ) -> list[Delivery]:
+        d = delivery_table
+        stmt = (
+            select(d).where(d.c.destination == destination, d.c.created_at >= since, d.c.kind.in_(list(kinds)))
+            .order_by(d.c.id)
+        )
+        return [_delivery(r) for r in await self._rows(stmt)]
 
     # ---- outbox -----------------------------------------------------------------------------------
 
@@ -901,6 +1064,60 @@ class SqlStore:
         if status is not None:
             stmt = stmt.where(delivery_table.c.status == DeliveryStatus(status).value)
         return [_delivery(r) for r in await self._rows(stmt)]
+
+    # ---- operations -------------------------------------------------------------------------------
+
+    async def backlog(self, now: datetime) -> dict[str, float]:
+        """Two aggregate reads on indexed columns (``next_poll_at``; ``status, next_attempt_at``)."""
+        f, d = feed_table, delivery_table
+        due = select(func.count(), func.min(f.c.next_poll_at)).where(
+            f.c.next_poll_at <= now, f.c.status != FeedStatus.RETIRED.value,
+            or_(f.c.leased_until.is_(None), f.c.leased_until <= now),
+        )
+        open_rows = select(func.count(), func.min(d.c.created_at)).where(
+            d.c.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value]))
+
+        async def work(conn: AsyncConnection) -> dict[str, float]:
+            feeds_due, oldest_due = (await conn.execute(due)).one()
+            depth, oldest_row = (await conn.execute(open_rows)).one()
+            return _backlog(now, feeds_due, _read_utc(oldest_due), depth, _read_utc(oldest_row))
+
+        return await self._read(work)
+
+    async def prune(self, before: datetime, *, now: datetime, tombstones_before: datetime | None = None) -> int:
+        """In batches of ``CHUNK`` entries, each its own short transaction: tombstones first, then matches,
+        then the entries, so a crash between batches leaves nothing half-done (a tombstone without its
+        entry deleted yet is harmless: both say "seen")."""
+        e, m, t, d = entry_table, match_table, tombstone_table, delivery_table
+        pruned = 0
+        while True:
+            async def batch(conn: AsyncConnection) -> int:
+                rows = (await conn.execute(
+                    select(e.c.id, e.c.feed_id, e.c.identity).where(e.c.fetched_at < before)
+                    .order_by(e.c.id).limit(CHUNK))).all()
+                if not rows:
+                    return 0
+                await conn.execute(
+                    self._insert(t).values([dict(feed_id=r.feed_id, identity=r.identity, pruned_at=now) for r in rows])
+                    .on_conflict_do_nothing(index_elements=["feed_id", "identity"]))
+                ids = [r.id for r in rows]
+                await conn.execute(delete(m).where(m.c.entry_id.in_(ids)))
+                await conn.execute(delete(e).where(e.c.id.in_(ids)))
+                return len(rows)
+
+            done = await self._tx(batch)
+            pruned += done
+            if done < CHUNK:
+                break
+
+        async def rest(conn: AsyncConnection) -> None:
+            await conn.execute(delete(d).where(
+                d.c.created_at < before, d.c.status.in_([DeliveryStatus.SENT.value, DeliveryStatus.DEAD.value])))
+            if tombstones_before is not None:
+                await conn.execute(delete(t).where(t.c.pruned_at < tombstones_before))
+
+        await self._tx(rest)
+        return pruned
 
     async def close(self) -> None:
         await self._engine.dispose()

@@ -25,6 +25,7 @@ from bot.adapters.webhooks import KINDS as WEBHOOK_KINDS
 from bot.adapters.webhooks import WebhookNotifier
 from bot.app.settings import Settings
 from bot.core.polling import PollPolicy
+from bot.ports import Metrics
 from bot.service import Service, ServiceConfig
 
 log = logging.getLogger("wirewatch")
@@ -48,6 +49,8 @@ def service_config(settings: Settings) -> ServiceConfig:
         default_interval_s=settings.default_interval_s,
         delivery_lease_s=settings.delivery_lease_s,
         feed_admins=settings.feed_admins,
+        retention_days=settings.retention_days,
+        tombstone_days=settings.tombstone_days,
         policy=PollPolicy(
             min_interval_s=settings.min_interval_s,
             max_interval_s=settings.max_interval_s,
@@ -58,12 +61,13 @@ def service_config(settings: Settings) -> ServiceConfig:
 
 @contextlib.asynccontextmanager
 async def build_app(
-    settings: Settings, *, console: TextIO | None = None, isolated_parser: bool = True
+    settings: Settings, *, console: TextIO | None = None, isolated_parser: bool = True,
+    metrics: Metrics | None = None,
 ) -> AsyncIterator[App]:
     """Open the store (migrating it to the current schema), the fetcher and the parser, and wire them.
 
     ``isolated_parser=False`` parses in-process (one-shot commands that parse nothing untrusted)."""
-    store = await open_store(settings.database_url)
+    store = await open_store(settings.database_url, pool_size=settings.database_pool)
     fetcher = HttpFetcher(
         timeout_s=settings.fetch_timeout_s,
         max_body_bytes=settings.max_body_bytes,
@@ -87,7 +91,7 @@ async def build_app(
     )
     for kind in WEBHOOK_KINDS:
         notifiers[kind] = webhooks
-    service = Service(store, fetcher, parser, notifiers, config=service_config(settings))
+    service = Service(store, fetcher, parser, notifiers, config=service_config(settings), metrics=metrics)
     slack = None
     if settings.slack_bot_token:
         slack = SlackChat(

@@ -44,7 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     sub.add_parser("demo", help="run the whole pipeline over the bundled demo feeds; alerts print here")
-    sub.add_parser("run", help="run the bot: scheduler, polling, delivery (Ctrl-C stops it)")
+    s = sub.add_parser("run", help="run the bot: scheduler, polling, delivery (Ctrl-C stops it)")
+    s.add_argument("--role", choices=("all", "poller", "sender", "chat"), default="all",
+                   help="all (default, one machine); poller, sender or chat to scale them apart "
+                        "(run exactly one chat or all process per bot token)")
 
     s = sub.add_parser("poll", help="poll due feeds once (or the named ones), deliver what is pending, exit")
     s.add_argument("ids", nargs="*", type=int, metavar="ID", help="feed IDs to poll now, due or not")
@@ -119,20 +122,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def cmd_run(args, settings: Settings) -> int:
-    from bot.app.scheduler import build_scheduler
+    from bot.app.roles import run
 
-    async with build_app(settings) as app:
-        scheduler = build_scheduler(app.service, settings)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        scheduler.start()
-        if app.slack is not None:  # Socket Mode connects out; HTTP mode listens on WIREWATCH_HTTP_HOST:PORT
-            await app.slack.start(host=settings.http_host, port=settings.http_port)
-        logging.getLogger("wirewatch").info("wirewatch %s running; Ctrl-C stops it", __version__)
-        await stop.wait()
-        scheduler.shutdown(wait=False)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await run(settings, getattr(args, "role", "all"), stop)
     return 0
 
 

@@ -31,6 +31,9 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "WIREWATCH_DELIVERY_TICK_SECONDS": ("1", "how often the scheduler drains the outbox"),
     "WIREWATCH_POLL_LEASE": ("120", "seconds a poller holds a feed before another may take it over"),
     "WIREWATCH_DELIVERY_LEASE": ("60", "seconds a sender holds a delivery before its outcome counts as unknown"),
+    "WIREWATCH_DATABASE_POOL": ("10", "PostgreSQL connections each process may hold (no overflow); workers x this must fit max_connections"),
+    "WIREWATCH_RETENTION_DAYS": ("90", "entries and sent alerts older than this many days are pruned"),
+    "WIREWATCH_TOMBSTONE_DAYS": ("730", "days a pruned item's identity is remembered, so a feed re-serving it alerts nobody"),
     "WIREWATCH_TIMEZONE": ("", "IANA zone for times shown by the CLI (default: the machine's zone)"),
     "WIREWATCH_LOG_LEVEL": ("INFO", "DEBUG, INFO, WARNING or ERROR"),
     "WIREWATCH_LOG_FORMAT": ("text", "text, or json for structured logs"),
@@ -65,6 +68,9 @@ class Settings:
     delivery_tick_s: float = 1.0
     poll_lease_s: float = 120.0
     delivery_lease_s: float = 60.0
+    database_pool: int = 10
+    retention_days: float = 90.0
+    tombstone_days: float = 730.0
     timezone: str = ""
     log_level: str = "INFO"
     log_format: str = "text"
@@ -102,6 +108,9 @@ class Settings:
             delivery_tick_s=_float(get, "WIREWATCH_DELIVERY_TICK_SECONDS", 0.1),
             poll_lease_s=_float(get, "WIREWATCH_POLL_LEASE", 1),
             delivery_lease_s=_float(get, "WIREWATCH_DELIVERY_LEASE", 1),
+            database_pool=_int(get, "WIREWATCH_DATABASE_POOL", 1),
+            retention_days=_float(get, "WIREWATCH_RETENTION_DAYS", 1),
+            tombstone_days=_float(get, "WIREWATCH_TOMBSTONE_DAYS", 1),
             timezone=_zone(get, "WIREWATCH_TIMEZONE"),
             log_level=_choice(get, "WIREWATCH_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True),
             log_format=_choice(get, "WIREWATCH_LOG_FORMAT", ("text", "json")),
@@ -138,6 +147,11 @@ class Settings:
                 f"WIREWATCH_POLL_LEASE ({s.poll_lease_s:g}s) must be longer than WIREWATCH_FETCH_TIMEOUT plus "
                 f"WIREWATCH_PARSE_TIMEOUT ({s.fetch_timeout_s + s.parse_timeout_s:g}s), or two pollers could "
                 "fetch one feed at once"
+            )
+        if s.tombstone_days < s.retention_days:
+            raise ConfigError(
+                f"WIREWATCH_TOMBSTONE_DAYS ({s.tombstone_days:g}) must be at least WIREWATCH_RETENTION_DAYS "
+                f"({s.retention_days:g}): a pruned item must stay known at least as long as it was kept"
             )
         return s
 
