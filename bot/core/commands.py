@@ -166,6 +166,11 @@ def parse_command(line: str) -> Command:
     return Command(group, action, at=f"{int(hour):02d}:{minute}", zone=zone)
 
 
+def describe(name: str) -> str:
+    """The one-line help of a command (``"watch add"``): Discord shows it beside each subcommand."""
+    return _HELP_LINES[name]
+
+
 def help_text() -> str:
     return "wirewatch commands:\n" + "\n".join(_usage(g) for g in GRAMMAR)
 
