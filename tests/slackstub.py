@@ -52,6 +52,7 @@ class SlackStub:
         self.hooks: list[dict[str, Any]] = []  # what was posted to response_url
         self.history: dict[str, list[dict[str, Any]]] = {}  # channel -> messages, oldest first
         self.usergroups: dict[str, list[str]] = {}
+        self.uploads: dict[str, dict[str, Any]] = {}  # file id -> {"filename", "length", "data"}
         self.acks: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.hook_posted = asyncio.Event()
         self._script: dict[str, list[Scripted]] = {}
@@ -67,6 +68,7 @@ class SlackStub:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/hooks/{n}", self._hook)
+        app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_get("/socket", self._socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -164,6 +166,38 @@ class SlackStub:
         if not include:
             newest_first = [{k: v for k, v in m.items() if k != "metadata"} for m in newest_first]
         return {"ok": True, "messages": newest_first, "has_more": False}
+
+    # files_upload_v2: getUploadURLExternal -> POST the bytes to the upload URL -> completeUploadExternal,
+    # which shares the file in the channel as a message with ``files`` (as Slack's history shows it).
+    def _files_getUploadURLExternal(self, body):
+        file_id = f"F{len(self.uploads) + 1:06d}"
+        self.uploads[file_id] = {"filename": body.get("filename", ""), "length": int(body.get("length") or 0),
+                                 "data": b""}
+        return {"ok": True, "file_id": file_id, "upload_url": f"http://127.0.0.1:{self.port}/upload/{file_id}"}
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        upload = self.uploads.get(request.match_info["file_id"])
+        if upload is None:
+            return web.Response(status=404)
+        upload["data"] = await request.read()
+        return web.Response(text="OK - " + str(len(upload["data"])))
+
+    def _files_completeUploadExternal(self, body):
+        files = json.loads(body.get("files") or "[]")
+        shared = []
+        for f in files:
+            upload = self.uploads[f["id"]]
+            shared.append({"id": f["id"], "name": upload["filename"], "title": f.get("title", ""),
+                           "size": len(upload["data"])})
+        channel = body.get("channel_id")
+        if channel:
+            ts = f"1700000000.{next(self._ts):06d}"
+            message = {"type": "message", "ts": ts, "text": body.get("initial_comment", ""), "user": self.bot_user,
+                       "files": shared}
+            if body.get("thread_ts"):
+                message["thread_ts"] = body["thread_ts"]
+            self.history.setdefault(channel, []).append(message)
+        return {"ok": True, "files": shared}
 
     def _apps_connections_open(self, body):
         return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"}

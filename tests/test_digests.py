@@ -152,8 +152,6 @@ STORED = [
     art("k-bridge", "Look", 3, watch=(3, "Oskil OR Oskol"), places=()),
     # a near: hit names the distance; grouped under the place itself
     art("k-near", "Look", 4, places=("Kupiansk (12 km from Kupiansk)",)),
-    # the back catalogue of a feed added today: published weeks ago, not today's news
-    art("archive", "Look", 2, published=END - timedelta(days=30)),
 ]
 
 

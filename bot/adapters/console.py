@@ -11,6 +11,7 @@ import sys
 from datetime import datetime, timezone, tzinfo
 from typing import TextIO
 
+from bot.core.digests import Digest, render_text
 from bot.core.messages import Alert
 from bot.core.models import Delivery, SendResult
 
@@ -51,6 +52,8 @@ class ConsoleNotifier:
         stream = self.stream or sys.stdout
         if delivery.kind == "alert":
             text = render_alert(Alert.from_payload(delivery.payload), self.tz)
+        elif delivery.kind == "digest":  # no upload on a terminal: a sparkline per group instead of a chart
+            text = render_text(Digest.from_payload(delivery.payload))
         else:
             text = str(delivery.payload.get("text", delivery.payload))
         if delivery.outcome_unknown:

@@ -13,6 +13,7 @@ import json
 import os
 from pathlib import Path
 
+from bot.core.digests import Digest, render_text
 from bot.core.models import Delivery, SendResult
 
 
@@ -29,6 +30,8 @@ class JsonlNotifier:
         if delivery.outcome_unknown and _contains_key(path, key):
             return SendResult.sent(message_ref=key)
         record = {**delivery.payload, "alert_key": key, "kind": delivery.kind}
+        if delivery.kind == "digest":  # a file cannot hold a chart: the digest as text, sparklines included
+            record["text"] = render_text(Digest.from_payload(delivery.payload))
         line = (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode()
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

@@ -17,7 +17,9 @@ from datetime import datetime, timezone, tzinfo
 from typing import Any, Mapping
 from urllib.parse import quote
 
+from bot.core import digests
 from bot.core.commands import Reply
+from bot.core.digests import Digest
 from bot.core.messages import Alert
 
 SECTION_TEXT_MAX = 3000  # characters in a section's text object
@@ -25,6 +27,8 @@ CONTEXT_ELEMENTS_MAX = 10  # elements in one context block
 BLOCKS_MAX = 50  # blocks in one message
 FALLBACK_TEXT_MAX = 3000  # the top-level ``text``: notifications and screen readers read it
 TITLE_MAX = 300  # a headline longer than this is cut: the link carries the rest
+HEADER_TEXT_MAX = 150  # a header block's plain_text
+DIGEST_TITLE_MAX = 200  # a story title in a digest line (the link carries the rest)
 
 _BROADCAST = re.compile(r"@(here|channel|everyone)\b", re.IGNORECASE)
 _PARTIAL_ENTITY = re.compile(r"&[a-z]{0,4}$")
@@ -135,14 +139,93 @@ def render_followup(payload: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _digest_story_line(story: digests.DigestStory, zone: tzinfo) -> str:
+    """One story, one item: ``• *<url|title>*`` and its facts on the next line. An item is never split
+    across sections or messages, so a link is never cut in half."""
+    title = cut(escape(story.title), DIGEST_TITLE_MAX)
+    target = link_target(story.url)
+    head = f"• *<{target}|{title}>*" if target else f"• *{title}*"
+    if len(head) > SECTION_TEXT_MAX - 200:  # an absurd URL: keep the title, drop the link
+        head = f"• *{title}*"
+    seen = story.first_seen_at
+    stamp = f"<!date^{int(seen.timestamp())}^{{time}}|{seen.astimezone(zone).strftime('%H:%M %Z')}>"
+    return f"{head}\n      {escape(digests.story_facts(story))} · first seen {stamp}"
+
+
+def render_digest(digest: Digest) -> dict[str, Any]:
+    """A digest as one or more ``chat.postMessage`` argument sets, in order, plus what the chart upload
+    says: ``{"messages": [...], "chart": {"title", "alt_txt"}}``.
+
+    Layout: a header, the window (and a late note), then per group a divider, a bold heading with the
+    count and its change, the top stories (packed into sections of at most ``SECTION_TEXT_MAX``
+    characters, never splitting a story) and "… and N more" with the command. Blocks are split into
+    messages of at most ``BLOCKS_MAX``, a group's heading never left alone at the end of a message."""
+    zone = digest.zoneinfo
+    intro: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": cut(digests.headline(digest), HEADER_TEXT_MAX),
+                                    "emoji": False}},
+    ]
+    if digest.late:
+        intro.append({"type": "section", "text": mrkdwn(":warning: " + escape(digests.late_note(digest)))})
+    intro.append({"type": "context", "elements": [mrkdwn(escape(digests.window_line(digest)))]})
+
+    groups: list[list[dict[str, Any]]] = []
+    for g in digest.groups:
+        noun = "story" if g.count == 1 else "stories"
+        blocks = [{"type": "divider"},
+                  {"type": "section", "text": mrkdwn(cut(f"*{escape(g.label)}* · {g.count} {noun}, {g.change}",
+                                                         SECTION_TEXT_MAX))}]
+        lines = [_digest_story_line(s, zone) for s in g.stories]
+        blocks += [{"type": "section", "text": mrkdwn(text)} for text in digests.pack(lines, SECTION_TEXT_MAX)]
+        if g.more:
+            blocks.append({"type": "context", "elements": [
+                mrkdwn(f"… and {g.more} more: `{escape(g.more_command)}`")]})
+        groups.append(blocks)
+
+    messages: list[list[dict[str, Any]]] = [list(intro)]
+    for blocks in groups:
+        if len(messages[-1]) + len(blocks) > BLOCKS_MAX:
+            messages.append([])
+        while len(blocks) > BLOCKS_MAX:  # a group bigger than a message (a very large top N)
+            messages[-1].extend(blocks[:BLOCKS_MAX])
+            blocks = blocks[BLOCKS_MAX:]
+            messages.append([])
+        messages[-1].extend(blocks)
+    messages = [m for m in messages if m]
+
+    fallback = escape(f"{digests.headline(digest)}: {digests.window_line(digest)}")
+    rendered = []
+    for n, blocks in enumerate(messages, 1):
+        part = f" (part {n} of {len(messages)})" if len(messages) > 1 else ""
+        rendered.append({"text": cut(fallback + part, FALLBACK_TEXT_MAX), "blocks": blocks,
+                         "unfurl_links": False, "unfurl_media": False})
+    groups_text = ", ".join(g.label for g in digest.groups[:6]) or "no stories"
+    chart = {"title": f"Stories per hour, last 24 h ({digest.local_date})",
+             "alt_txt": cut(f"Line chart of stories first seen per hour over the last 24 hours: {groups_text}", 1000)}
+    return {"messages": rendered, "chart": chart}
+
+
 def render_delivery(kind: str, payload: Mapping[str, Any], *, tz: tzinfo | None = None) -> dict[str, Any]:
     """The one front door: an outbox row's kind and payload -> ``chat.postMessage`` arguments (no
-    channel, no thread, no metadata: those are the sender's). Unknown kinds raise ``ValueError``."""
+    channel, no thread, no metadata: those are the sender's). A digest is several messages and a chart:
+    ``{"messages": [...], "chart": {...}}`` (see ``render_digest``). Unknown kinds raise ``ValueError``."""
     if kind == "alert":
         return render_alert(Alert.from_payload(payload), tz=tz)
     if kind == "followup":
         return render_followup(payload)
+    if kind == "digest":
+        return render_digest(Digest.from_payload(payload))
     raise ValueError(f"Slack cannot render a {kind!r} delivery yet")
+
+
+def render_webhook_delivery(kind: str, payload: Mapping[str, Any], *, tz: tzinfo | None = None) -> dict[str, Any]:
+    """For a Slack incoming webhook: one message per row and no file upload, so a digest is its text
+    with a sparkline per group (escaped; within the text limit, cut on a whole line)."""
+    if kind != "digest":
+        return render_delivery(kind, payload, tz=tz)
+    lines = escape(digests.render_text(Digest.from_payload(payload))).splitlines()
+    text = digests.pack(lines, FALLBACK_TEXT_MAX * 10)[0] if lines else ""
+    return {"text": text, "unfurl_links": False, "unfurl_media": False}
 
 
 def reply_text(reply: Reply, user_id: str = "") -> str:

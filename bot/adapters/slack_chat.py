@@ -33,13 +33,13 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.commands import GRAMMAR, Caller, Command, Reply, help_text, parse_command
 from bot.core.errors import ConfigError, UsageError
-from bot.core.models import Delivery, SendResult
+from bot.core.models import Delivery, SendResult, SendStatus
 
 log = logging.getLogger("wirewatch.slack")
 
@@ -55,6 +55,8 @@ METADATA_EVENT = "wirewatch_alert"  # message metadata event type carrying the o
 Renderer = Callable[[str, Mapping[str, Any]], dict[str, Any]]
 #: reply, caller's user ID -> escaped mrkdwn (``slack_blocks.reply_text``)
 ReplyRenderer = Callable[[Reply, str], str]
+#: a digest's payload -> PNG bytes (``digest_chart.render_png``, bound by bot/app)
+ChartRenderer = Callable[[Mapping[str, Any]], bytes]
 
 #: Errors that will not go away by retrying: dead-letter the delivery with the reason.
 PERMANENT_ERRORS = frozenset({
@@ -97,9 +99,10 @@ class SlackNotifier:
     posted message's ``ts``: the thread parent of the story's follow-ups."""
 
     def __init__(self, client: AsyncWebClient, render: Renderer, *, pace_s: float = CHANNEL_PACE_S,
-                 history_lookback: int = HISTORY_LOOKBACK):
+                 history_lookback: int = HISTORY_LOOKBACK, chart: ChartRenderer | None = None):
         self.client = client
         self.render = render
+        self.chart = chart
         self.pace_s = pace_s
         self.history_lookback = history_lookback
         self._channels: dict[str, tuple[asyncio.Lock, list[float]]] = {}
@@ -107,6 +110,8 @@ class SlackNotifier:
     async def send(self, delivery: Delivery) -> SendResult:
         channel = delivery.destination.split(":", 1)[1]
         extra = {"channel": delivery.destination, "platform": "slack", "delivery_id": delivery.id}
+        if delivery.kind == "digest":
+            return await self._send_digest(delivery, channel, extra)
         # attempts counts this claim too: above 1, an earlier attempt happened and may have been stored.
         if delivery.outcome_unknown or delivery.attempts > 1:
             found = await self._find_posted(channel, delivery.dedupe_key)
@@ -122,6 +127,10 @@ class SlackNotifier:
         if isinstance(args, SendResult):
             return args
         args["metadata"] = alert_metadata(delivery.dedupe_key)
+        return await self._post(channel, args, extra)
+
+    async def _post(self, channel: str, args: dict[str, Any], extra: Mapping[str, Any]) -> SendResult:
+        """One paced ``chat.postMessage``; failures as values (see the module docstring)."""
         lock, last = self._channels.setdefault(channel, (asyncio.Lock(), [float("-inf")]))
         async with lock:
             wait = last[0] + self.pace_s - time.monotonic()
@@ -137,6 +146,85 @@ class SlackNotifier:
             finally:
                 last[0] = time.monotonic()
         return SendResult.sent(str(response.get("ts") or ""))
+
+    async def _send_digest(self, delivery: Delivery, channel: str, extra: Mapping[str, Any]) -> SendResult:
+        """A digest is several messages (each with its own key in metadata: ``KEY``, ``KEY#2`` ...) and a
+        chart uploaded with ``files_upload_v2`` under a file name carrying the key. A retry reads the
+        channel's history once and posts only the parts that are not there, in order, so a digest cut
+        short by an error or a crash is completed, never repeated. The chart is extra: if Slack refuses
+        it for good (say ``files:write`` is missing) the digest still counts as sent, with a warning."""
+        try:
+            rendered = self.render(delivery.kind, delivery.payload)
+            messages = [dict(m) for m in rendered["messages"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            return SendResult.permanent(f"cannot render this digest for Slack: {exc}")
+        key = delivery.dedupe_key
+        filename = digest_chart_filename(channel, key)
+        posted: dict[str, str] = {}
+        chart_there = False
+        if delivery.outcome_unknown or delivery.attempts > 1:
+            found = await self._history(channel)
+            if isinstance(found, SendResult):
+                return found
+            for message in found:
+                meta = message.get("metadata") or {}
+                if meta.get("event_type") == METADATA_EVENT:
+                    part = str((meta.get("event_payload") or {}).get("idempotency_key") or "")
+                    posted.setdefault(part, str(message.get("ts")))
+                chart_there = chart_there or any(f.get("name") == filename for f in message.get("files") or ())
+        first_ts = ""
+        for n, args in enumerate(messages, 1):
+            part = key if n == 1 else f"{key}#{n}"
+            if part in posted:
+                first_ts = first_ts or posted[part]
+                continue
+            args["metadata"] = alert_metadata(part)
+            result = await self._post(channel, args, extra)
+            if result.status is not SendStatus.SENT:
+                return result
+            first_ts = first_ts or (result.message_ref or "")
+        if self.chart is not None and not chart_there:
+            failed = await self._upload_chart(delivery, channel, filename, rendered.get("chart") or {}, extra)
+            if failed is not None:
+                return failed
+        return SendResult.sent(first_ts)
+
+    async def _upload_chart(self, delivery: Delivery, channel: str, filename: str, chart: Mapping[str, Any],
+                            extra: Mapping[str, Any]) -> SendResult | None:
+        assert self.chart is not None
+        png = await asyncio.to_thread(self.chart, delivery.payload)  # matplotlib takes a few hundred ms
+        try:
+            await self.client.files_upload_v2(
+                channel=channel, file=png, filename=filename, title=str(chart.get("title") or "digest chart"),
+                alt_txt=str(chart.get("alt_txt") or "") or None,
+            )
+        except SlackApiError as exc:
+            result = self._failed(exc, extra)
+            if result.status is SendStatus.PERMANENT:
+                log.warning("digest chart refused; the digest text is posted",
+                            extra={**extra, "error": result.error})
+                return None
+            return result
+        except (SlackClientError, aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            log.warning("chart upload outcome unknown", extra={**extra, "error": repr(exc)})
+            return SendResult.retry(f"chart upload failed ({type(exc).__name__}); history is checked before a retry")
+        return None
+
+    async def _history(self, channel: str) -> list[Mapping[str, Any]] | SendResult:
+        try:
+            response = await self.client.conversations_history(
+                channel=channel, limit=self.history_lookback, include_all_metadata=True)
+        except SlackApiError as exc:
+            error = _error_code(exc)
+            if exc.response.status_code == 429 or exc.response.status_code >= 500 or error in TRANSIENT_ERRORS:
+                return SendResult.retry(f"history lookup failed: {error or exc.response.status_code}",
+                                        retry_after_s=_retry_after(exc))
+            log.warning("cannot read channel history to reconcile; posting",
+                        extra={"channel": channel, "platform": "slack", "error": error})
+            return []
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            return SendResult.retry(f"history lookup failed: {exc!r}")
+        return list(response.get("messages") or ())
 
     async def _render(self, delivery: Delivery, channel: str) -> dict[str, Any] | SendResult:
         args = dict(self.render(delivery.kind, delivery.payload))
@@ -187,6 +275,12 @@ class SlackNotifier:
         level = logging.ERROR if error in ("invalid_auth", "token_revoked", "account_inactive") else logging.WARNING
         log.log(level, "Slack refused the message", extra={**extra, "status": status, "error": error})
         return SendResult.permanent(error or f"HTTP {status}")
+
+
+def digest_chart_filename(channel: str, key: str) -> str:
+    """The chart's file name carries the digest's key: how a retry sees the chart is already there."""
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in f"{channel}-{key}")
+    return f"wirewatch-{safe}.png"
 
 
 def _error_code(exc: SlackApiError) -> str:

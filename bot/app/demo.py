@@ -20,6 +20,7 @@ from aiohttp import web
 import bot
 from bot.app.bootstrap import build_app
 from bot.app.settings import Settings
+from bot.core.digests import render_digest_now
 
 SEEDS = Path(bot.__file__).resolve().parents[1] / "seeds"
 
@@ -103,6 +104,11 @@ async def run_demo(settings: Settings, *, out=None, seeds: Path = SEEDS) -> int:
                 unchanged = sum(1 for _, status in server.requests if status == 304)
                 say(f"second poll: {unchanged} feeds unchanged (HTTP 304, nothing parsed), "
                     f"{second[1]} new items stored, {second[2]} new alerts")
+                say("\n── the daily digest (what `wirewatch digest now --to console` posts) ──\n")
+                await svc.digest_now("console")
+                await svc.deliver_all()
+                again = await svc.digest_now("console")  # one digest per local day: this one sends nothing
+                say("a second `digest now` the same day: " + render_digest_now(again, svc.clock()).replace("`", ""))
                 say("\nNext: `wirewatch feed add URL`, `wirewatch watch add QUERY --to console`, `wirewatch run`.")
         finally:
             await server.stop()

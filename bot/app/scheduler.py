@@ -31,9 +31,18 @@ def build_scheduler(service: Service, settings: Settings) -> AsyncIOScheduler:
     async def delivery_tick() -> None:
         await service.deliver_all()  # a burst of alerts does not wait one tick per batch
 
+    async def digest_tick() -> None:
+        # Due-ness comes from the store and the clock, so a tick missed (the bot was down) is simply
+        # caught up by the next one; several workers race on a unique key and one digest goes out.
+        queued = await service.queue_due_digests()
+        if queued:
+            log.info("digest tick: %d digests queued", len(queued))
+
     common = dict(max_instances=1, coalesce=True, misfire_grace_time=None)
     scheduler.add_job(poll_tick, "interval", seconds=settings.tick_s, id="poll", next_run_time=_now(), **common)
     scheduler.add_job(delivery_tick, "interval", seconds=settings.delivery_tick_s, id="deliver",
+                      next_run_time=_now(), **common)
+    scheduler.add_job(digest_tick, "interval", seconds=settings.digest_tick_s, id="digest",
                       next_run_time=_now(), **common)
     return scheduler
 

@@ -354,10 +354,9 @@ def compose(
     """The digest for ``due``: stories with an article first stored in [start, end), grouped, ranked and
     counted against the 24 h before ``start``. ``rows`` may include older rows (the previous day's, and
     earlier articles of today's stories): they set first-seen times and the previous-day counts."""
-    # An article published two days before the window or earlier is old news a newly added feed carried
-    # in (its baseline poll records matches too): it is not what happened today.
+    # Time is when wirewatch first stored an article, not the feed's claimed publication date: feeds
+    # misdate, backdate and omit dates, and "new to this channel since the last digest" is what counts.
     stale = start - timedelta(hours=24)
-    rows = [r for r in rows if r.published is None or r.published >= start - timedelta(hours=48)]
     window_keys = {r.story for r in rows if start <= r.seen_at < end}
     in_window = [r for r in rows if r.story in window_keys and r.seen_at < end]
     before = [r for r in rows if stale <= r.seen_at < start]
