@@ -14,6 +14,8 @@ from typing import AsyncIterator, TextIO
 
 from bot import PROJECT_URL, __version__
 from bot.adapters.console import ConsoleNotifier
+from bot.adapters.digest_chart import render_png
+from bot.adapters.discord_chat import DiscordChat, DiscordNotifier, DiscordSession
 from bot.adapters.http_fetcher import HttpFetcher
 from bot.adapters.jsonl import JsonlNotifier
 from bot.adapters.parse_pool import InlineParser, ParsePool
@@ -36,6 +38,7 @@ class App:
     settings: Settings
     service: Service
     slack: SlackChat | None = None  # the slash-command front end; ``wirewatch run`` starts it
+    discord: DiscordChat | None = None  # the same for Discord; ``wirewatch run`` connects it
 
 
 def user_agent(settings: Settings) -> str:
@@ -49,6 +52,8 @@ def service_config(settings: Settings) -> ServiceConfig:
         default_interval_s=settings.default_interval_s,
         delivery_lease_s=settings.delivery_lease_s,
         feed_admins=settings.feed_admins,
+        digest_zone=settings.digest_timezone,
+        digest_top=settings.digest_top,
         retention_days=settings.retention_days,
         tombstone_days=settings.tombstone_days,
         policy=PollPolicy(
@@ -82,15 +87,20 @@ async def build_app(
     if settings.slack_bot_token:
         notifiers["slack"] = SlackNotifier(
             sender_client(settings.slack_bot_token, settings.slack_api_url),
-            functools.partial(render_delivery, tz=settings.zone),
+            functools.partial(render_delivery, tz=settings.zone), chart=render_png,
         )
     webhooks = WebhookNotifier(  # alert-only destinations; URLs from WIREWATCH_WEBHOOK_<NAME>
         settings.webhooks, render_discord=discord_embeds.render_delivery,
-        render_slack=functools.partial(slack_blocks.render_delivery, tz=settings.zone),
+        render_slack=functools.partial(slack_blocks.render_webhook_delivery, tz=settings.zone),
         secret=settings.webhook_secret,
     )
     for kind in WEBHOOK_KINDS:
         notifiers[kind] = webhooks
+    discord_session = None
+    if settings.discord_bot_token:  # one client: the sender uses REST only, the front end adds the gateway
+        discord_session = DiscordSession(settings.discord_bot_token, settings.discord_api_url)
+        notifiers["discord"] = DiscordNotifier(discord_session, discord_embeds.render_delivery,
+                                               thread_name=discord_embeds.thread_name)
     service = Service(store, fetcher, parser, notifiers, config=service_config(settings), metrics=metrics)
     slack = None
     if settings.slack_bot_token:
@@ -99,11 +109,17 @@ async def build_app(
             signing_secret=settings.slack_signing_secret, app_token=settings.slack_app_token,
             admin_groups=settings.feed_admins,
         )
+    discord = None
+    if discord_session is not None:
+        discord = DiscordChat(discord_session, service.run_command, discord_embeds.reply_content,
+                              admin_permission=settings.discord_admin_permission)
     try:
-        yield App(settings=settings, service=service, slack=slack)
+        yield App(settings=settings, service=service, slack=slack, discord=discord)
     finally:
         if slack is not None:
             await slack.close()
+        if discord is not None:
+            await discord.close()
         await webhooks.close()
         await parser.close()
         await fetcher.close()

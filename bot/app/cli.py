@@ -85,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = watch.add_parser("remove", help="remove a watch")
     s.add_argument("id", type=int)
 
+    digest = sub.add_parser("digest", help="the daily digest").add_subparsers(
+        dest="action", metavar="ACTION", parser_class=_Parser)
+    digest.required = True
+    s = digest.add_parser("now", help="post today's digest to DESTINATION now (once per local day)")
+    s.add_argument("--to", required=True, metavar="DESTINATION", help="console, jsonl:PATH, slack:CHANNEL_ID, ...")
+
     s = sub.add_parser("import-opml", help="add every feed of an OPML file (as baselines)")
     s.add_argument("file")
     s.add_argument("--interval", default=None)
@@ -94,6 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="one JSON document with every figure")
     s.add_argument("--quick", action="store_true", help="small inputs, under a minute (CI)")
     s.add_argument("--corpus", metavar="DIR", help="feed files to use for the parsing figures")
+
+    dc = sub.add_parser("discord", help="register the Discord commands, or print the invite URL").add_subparsers(
+        dest="action", metavar="ACTION", parser_class=_Parser)
+    dc.required = True
+    s = dc.add_parser("sync", help="register the slash commands with Discord (after an install or upgrade)")
+    s.add_argument("--guild", type=int, metavar="ID",
+                   help="only in this server, at once (without it: globally, which Discord may take a while to show)")
+    dc.add_parser("invite", help="print the URL that adds the bot to a server with the permissions it needs")
 
     db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="action", metavar="ACTION",
                                                                           parser_class=_Parser)
@@ -319,6 +333,40 @@ def _absolute_destination(text: str) -> str:
     return text
 
 
+async def cmd_digest(args, settings: Settings) -> int:
+    """``wirewatch digest now --to DESTINATION``: the same as ``/digest now`` there (one digest per local
+    day: a second run the same day sends nothing and says so), then deliver what is pending."""
+    from bot.core.destinations import parse_destination
+    from bot.core.digests import render_digest_now
+
+    destination = str(parse_destination(_absolute_destination(args.to)))
+    async with build_app(settings, isolated_parser=False) as app:
+        outcome = await app.service.digest_now(destination)
+        if outcome.digest is None:
+            print(render_digest_now(outcome, _now()).replace("`", ""))
+            return 0
+        delivered = await app.service.deliver_all()
+        print(f"digest for {outcome.digest.local_date} queued to {destination}: {outcome.digest.total} stories "
+              f"in {len(outcome.digest.groups)} groups; delivered {delivered.sent}, retrying {delivered.retried}")
+    return 0
+
+
+async def cmd_discord(args, settings: Settings) -> int:
+    """``discord sync`` is explicit, not done at every start: Discord's command endpoints have tight
+    limits, and a bulk overwrite is only needed when the commands change."""
+    if not settings.discord_bot_token:
+        raise UsageError("DISCORD_BOT_TOKEN is not set: create the bot first (README, section Discord)")
+    async with build_app(settings, isolated_parser=False) as app:
+        assert app.discord is not None
+        if args.action == "invite":
+            print(await app.discord.invite_url())
+            return 0
+        names = await app.discord.sync(args.guild)
+        where = f"in server {args.guild}" if args.guild else "globally (may take a while to appear)"
+        print(f"registered {len(names)} commands {where}: " + ", ".join(f"/{n}" for n in sorted(names)))
+    return 0
+
+
 async def cmd_import_opml(args, settings: Settings) -> int:
     from bot.core.opml import parse_opml
 
@@ -378,7 +426,7 @@ async def cmd_demo(args, settings: Settings) -> int:
 _HANDLERS = {
     "run": cmd_run, "poll": cmd_poll, "parse": cmd_parse, "match": cmd_match, "feed": cmd_feed,
     "watch": cmd_watch, "import-opml": cmd_import_opml, "export-opml": cmd_export_opml, "db": cmd_db,
-    "demo": cmd_demo, "bench": cmd_bench,
+    "demo": cmd_demo, "bench": cmd_bench, "discord": cmd_discord, "digest": cmd_digest,
 }
 
 

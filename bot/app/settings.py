@@ -35,6 +35,9 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "WIREWATCH_RETENTION_DAYS": ("90", "entries and sent alerts older than this many days are pruned"),
     "WIREWATCH_TOMBSTONE_DAYS": ("730", "days a pruned item's identity is remembered, so a feed re-serving it alerts nobody"),
     "WIREWATCH_TIMEZONE": ("", "IANA zone for times shown by the CLI (default: the machine's zone)"),
+    "WIREWATCH_DIGEST_TIMEZONE": ("UTC", "zone of a daily digest set with `/digest at 08:00` and no zone, and of `digest now` without one"),
+    "WIREWATCH_DIGEST_TOP": ("5", "stories shown per place or watch in a digest; the rest are counted (\"and 12 more\")"),
+    "WIREWATCH_DIGEST_TICK_SECONDS": ("60", "how often the scheduler looks for digests that are due"),
     "WIREWATCH_LOG_LEVEL": ("INFO", "DEBUG, INFO, WARNING or ERROR"),
     "WIREWATCH_LOG_FORMAT": ("text", "text, or json for structured logs"),
     "WIREWATCH_HTTP_HOST": ("127.0.0.1", "address for health, metrics and Slack HTTP mode"),
@@ -47,6 +50,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "WIREWATCH_FEED_ADMINS": ("", "who may add or remove feeds from chat: comma-separated user or group IDs; empty means everyone"),
     "DISCORD_BOT_TOKEN": ("", "Discord bot token; enables Discord"),
     "WIREWATCH_DISCORD_API_URL": ("", "override of Discord's REST base URL (proxies, tests)"),
+    "WIREWATCH_DISCORD_ADMIN_PERMISSION": ("manage_guild", "Discord permission needed for /feed and /digest (a permission name, or none)"),
     "WIREWATCH_WEBHOOK_<NAME>": ("", "URL behind destination slack-webhook:<name>, discord-webhook:<name> or webhook:<name>"),
     "WIREWATCH_WEBHOOK_SECRET": ("", "key for signing generic webhook bodies (HMAC-SHA256)"),
     "WIREWATCH_ENV_FILE": (".env", "file of NAME=value lines read at start; the environment wins over it"),
@@ -72,6 +76,9 @@ class Settings:
     retention_days: float = 90.0
     tombstone_days: float = 730.0
     timezone: str = ""
+    digest_timezone: str = "UTC"
+    digest_top: int = 5
+    digest_tick_s: float = 60.0
     log_level: str = "INFO"
     log_format: str = "text"
     http_host: str = "127.0.0.1"
@@ -84,6 +91,7 @@ class Settings:
     feed_admins: tuple[str, ...] = ()
     discord_bot_token: str = ""
     discord_api_url: str = ""
+    discord_admin_permission: str = "manage_guild"
     webhooks: Mapping[str, str] = field(default_factory=dict)
     webhook_secret: str = ""
 
@@ -112,6 +120,9 @@ class Settings:
             retention_days=_float(get, "WIREWATCH_RETENTION_DAYS", 1),
             tombstone_days=_float(get, "WIREWATCH_TOMBSTONE_DAYS", 1),
             timezone=_zone(get, "WIREWATCH_TIMEZONE"),
+            digest_timezone=_zone(get, "WIREWATCH_DIGEST_TIMEZONE") or "UTC",
+            digest_top=_int(get, "WIREWATCH_DIGEST_TOP", 1),
+            digest_tick_s=_float(get, "WIREWATCH_DIGEST_TICK_SECONDS", 1),
             log_level=_choice(get, "WIREWATCH_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True),
             log_format=_choice(get, "WIREWATCH_LOG_FORMAT", ("text", "json")),
             http_host=get("WIREWATCH_HTTP_HOST"),
@@ -124,6 +135,7 @@ class Settings:
             feed_admins=tuple(i.strip() for i in get("WIREWATCH_FEED_ADMINS").split(",") if i.strip()),
             discord_bot_token=get("DISCORD_BOT_TOKEN"),
             discord_api_url=get("WIREWATCH_DISCORD_API_URL"),
+            discord_admin_permission=get("WIREWATCH_DISCORD_ADMIN_PERMISSION").lower() or "none",
             webhooks={
                 k[len("WIREWATCH_WEBHOOK_"):].lower(): v.strip()
                 for k, v in env.items()
