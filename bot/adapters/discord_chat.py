@@ -477,6 +477,14 @@ class DiscordChat:
         self._gateway = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
         log.info("Discord connecting", extra={"platform": "discord", "user": str(client.user)})
 
+    async def check(self) -> str | None:
+        """Health: None while the gateway session is up, else what is wrong (for ``/healthz``)."""
+        if self._gateway is None:
+            return "Discord is not started"
+        if self._gateway.done():
+            return "the Discord gateway connection ended"
+        return None if self.session.client.is_ready() else "connecting to the Discord gateway"
+
     async def sync(self, guild_id: int | None = None) -> list[str]:
         """Register the commands with Discord: in one server (immediate) or globally (``guild_id``
         None; Discord may take a while to show them). A bulk overwrite: commands removed here go."""

@@ -105,11 +105,16 @@ async def run(settings: Settings, role: str, stop: asyncio.Event) -> None:
             if chat.mode == "http":
                 await _check_slack_token(app)
                 mount = chat.http_app()
+        discord = app.discord if runs_chat_front_end(role) else None
+        if discord is not None:
+            health.add_check("discord", discord.check)
         server = HealthServer(health, host=settings.http_host, port=settings.http_port, mount=mount)
         await server.start()
         try:
             if chat is not None and chat.mode == "socket":
                 await chat.start()
+            if discord is not None:  # logs in (a refused token stops the start), then the gateway
+                await discord.start()
             scheduler.start()
             log.info("wirewatch %s running; Ctrl-C stops it", __version__,
                      extra={"role": role, "jobs": sorted(wanted)})
