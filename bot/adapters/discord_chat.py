@@ -45,8 +45,8 @@ from bot.core.models import Delivery, SendResult
 log = logging.getLogger("wirewatch.discord")
 
 DEFAULT_API_URL = "https://discord.com/api/v10"
-SEND_TIMEOUT_S = 30.0  # one send including discord.py's own short retries; then the outcome is unknown
 MAX_RATELIMIT_WAIT_S = 30.0  # discord.py sleeps through a 429 up to this; longer goes back to the outbox
+SEND_TIMEOUT_S = 60.0  # one send, including a rate-limit wait and discord.py's own short 5xx retries
 HISTORY_LOOKBACK = 50  # recent messages searched for an alert key before re-posting
 NONCE_MAX = 25  # Discord's limit on a message nonce
 THREAD_ARCHIVE_MINUTES = 10080  # a week: follow-ups can come days after the alert
