@@ -517,16 +517,21 @@ class Service:
         """Drain what is due in the outbox: destinations in parallel, each one in order.
 
         A transient failure stops that destination's queue (later rows wait, so order holds) without
-        holding up any other destination; a permanent one dead-letters the row and the queue goes on."""
+        holding up any other destination; a permanent one dead-letters the row and the queue goes on.
+
+        A queue stops sending at half its lease and gives the rest back: a platform paced at one message a
+        second would otherwise still be working through a long claim after the lease lapsed, while another
+        sender takes the same rows over and posts them a second time."""
         now = now or self.clock()
         claimed = await self.store.claim_deliveries(
             now, limit=self.config.delivery_batch, lease_s=self.config.delivery_lease_s
         )
+        stop_at = time.monotonic() + self.config.delivery_lease_s / 2
         report = DeliveryReport()
         queues: "OrderedDict[str, list[Delivery]]" = OrderedDict()
         for d in claimed:
             queues.setdefault(d.destination, []).append(d)
-        await asyncio.gather(*(self._deliver_queue(q, report) for q in queues.values()))
+        await asyncio.gather(*(self._deliver_queue(q, report, stop_at) for q in queues.values()))
         return report
 
     async def deliver_all(self) -> DeliveryReport:
@@ -541,8 +546,12 @@ class Service:
             if report.sent + report.dead == 0 or report.retried:
                 return total
 
-    async def _deliver_queue(self, queue: list[Delivery], report: DeliveryReport) -> None:
+    async def _deliver_queue(self, queue: list[Delivery], report: DeliveryReport,
+                             stop_at: float = float("inf")) -> None:
         for i, delivery in enumerate(queue):
+            if i and time.monotonic() >= stop_at:
+                await self.store.release(queue[i:])
+                return
             notifier = self.notifiers.get(delivery.destination.split(":", 1)[0])
             if notifier is None:
                 kind = delivery.destination.split(":", 1)[0]

@@ -69,6 +69,8 @@ class Bot:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "Bot":
+        self._offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self._ready = False
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(WIREWATCH + ["run", "--role", self.role], env=self.env,
                                      stdout=subprocess.DEVNULL, stderr=self._log)
@@ -81,6 +83,16 @@ class Bot:
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def ready(self) -> bool:
+        """Running and past start-up: this run's log says so (a kill then lands in work, not in imports)."""
+        if not self.alive():
+            return False
+        if not self._ready:
+            with self.log_path.open("rb") as f:
+                f.seek(self._offset)
+                self._ready = b'"message": "wirewatch ' in f.read()
+        return self._ready
 
     def kill(self) -> bool:
         """SIGKILL; True if it was still running (so it really died mid-work, not at its own end)."""
@@ -169,29 +181,31 @@ def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 
     return predicate()
 
 
-class ThreadedSlackStub:
-    """``SlackStub`` on its own thread and loop, for bots running in other processes."""
+class ThreadedStub:
+    """A chat stand-in (``SlackStub``, ``DiscordStub``) on its own thread and loop, for bots running in
+    other processes. Reading its record from the test's thread is fine: lists only grow."""
 
-    def __init__(self) -> None:
-        self.stub: SlackStub | None = None
+    def __init__(self, factory: Callable[[], Any] = SlackStub) -> None:
+        self.factory = factory
+        self.stub: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> SlackStub:
+    def __enter__(self) -> Any:
         ready = threading.Event()
 
         async def main() -> None:
             self._loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()
-            async with SlackStub() as stub:
+            async with self.factory() as stub:
                 self.stub = stub
                 ready.set()
                 await self._stop.wait()
 
-        self._thread = threading.Thread(target=asyncio.run, args=(main(),), name="slackstub", daemon=True)
+        self._thread = threading.Thread(target=asyncio.run, args=(main(),), name="chatstub", daemon=True)
         self._thread.start()
-        assert ready.wait(10), "the Slack stand-in did not start"
+        assert ready.wait(10), "the chat stand-in did not start"
         assert self.stub is not None
         return self.stub
 
@@ -213,6 +227,9 @@ class ThreadedSlackStub:
         assert self._loop is not None and self._stop is not None and self._thread is not None
         self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(10)
+
+
+ThreadedSlackStub = ThreadedStub
 
 
 def slack_keys(stub: SlackStub, channel: str) -> list[str]:
