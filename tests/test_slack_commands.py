@@ -211,6 +211,6 @@ async def test_status_mute_digest_and_help(env):
     await run(svc, "/watch add Kupiansk")
     with pytest.raises(UsageError, match="muting is not supported by this store"):
         await run(svc, "/watch mute 1 2h")  # MemoryStore has no set_watch_muted yet (see the report)
-    with pytest.raises(UsageError, match="digests are not available"):
-        await run(svc, "/digest at 08:00 Europe/Kyiv")
+    digest = await run(svc, "/digest at 08:00 Europe/Kyiv")  # digests are real now (tests/test_digest_*.py)
+    assert digest.public and "daily digest here at 08:00 Europe/Kyiv" in digest.text
     assert "/watch add QUERY" in (await run(svc, "/wirewatch help")).text
