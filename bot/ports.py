@@ -177,6 +177,10 @@ class Store(Protocol):
 
     async def list_deliveries(self, status: str | None = None, *, limit: int = 1000) -> list[Delivery]: ...
 
+    async def get_deliveries(self, keys: Sequence[tuple[str, str]]) -> list[Delivery]:
+        """The outbox rows with these ``(destination, dedupe_key)`` pairs that exist, oldest first."""
+        ...
+
     # ---- operations -------------------------------------------------------------------------------
     async def backlog(self, now: datetime) -> Mapping[str, float]:
         """Queue figures for health and metrics, from one short read: ``feeds_due`` (due and not leased),

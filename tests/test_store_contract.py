@@ -571,3 +571,10 @@ async def test_destination_deliveries_by_kind_and_time(store):
     assert keys(await store.destination_deliveries("slack:C1", since=at(-1), kinds=("digest",))) == [
         ("slack:C1", "digest:2025-03-01")]
     assert await store.destination_deliveries("slack:C1", since=at(1)) == []
+
+
+async def test_get_deliveries_by_destination_and_key(store):
+    await outbox(store, ("A", "a1"), ("B", "b1"), ("A", "a2"))
+    found = await store.get_deliveries([("A", "a2"), ("B", "b1"), ("B", "a2"), ("C", "zz")])
+    assert keys(found) == [("B", "b1"), ("A", "a2")]
+    assert await store.get_deliveries([]) == []

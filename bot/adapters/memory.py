@@ -437,6 +437,13 @@ class MemoryStore:
         ]
         return found[:limit]
 
+    async def get_deliveries(self, keys: Sequence[tuple[str, str]]) -> list[Delivery]:
+        wanted = set(keys)
+        return [
+            self._deliveries[i].delivery for i in sorted(self._deliveries)
+            if (self._deliveries[i].delivery.destination, self._deliveries[i].delivery.dedupe_key) in wanted
+        ]
+
     # ---- operations -------------------------------------------------------------------------------
 
     async def backlog(self, now: datetime) -> dict[str, float]:

@@ -50,6 +50,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    tuple_,
 )
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects import postgresql as pg_dialect
@@ -1063,6 +1064,13 @@ class SqlStore:
         stmt = select(delivery_table).order_by(delivery_table.c.id).limit(limit)
         if status is not None:
             stmt = stmt.where(delivery_table.c.status == DeliveryStatus(status).value)
+        return [_delivery(r) for r in await self._rows(stmt)]
+
+    async def get_deliveries(self, keys: Sequence[tuple[str, str]]) -> list[Delivery]:
+        if not keys:
+            return []
+        d = delivery_table
+        stmt = select(d).where(tuple_(d.c.destination, d.c.dedupe_key).in_(list(keys))).order_by(d.c.id)
         return [_delivery(r) for r in await self._rows(stmt)]
 
     # ---- operations -------------------------------------------------------------------------------
