@@ -732,6 +732,7 @@ class Places:
         self._resolved: dict[str, PlaceSet] = {}  # the gazetteer is static: a resolution never changes
         self._blockers: dict[int, frozenset[tuple[str, ...]]] = {}
         self._last_scanner: tuple[frozenset[int], PlaceScanner] | None = None
+        self._keyof: dict[str, str] = {}  # token -> token_key, shared by this gazetteer's scanners
 
     # -- lookup ---------------------------------------------------------------------------------
 
@@ -822,7 +823,7 @@ class Places:
         blockers: set[tuple[str, ...]] = set()
         for pid, v in variants.items():
             blockers |= self._longer(v)
-        return PlaceScanner(variants, blockers, self.lexicon)
+        return PlaceScanner(variants, blockers, self.lexicon, self._keyof)
 
     def _longer(self, v: PlaceVariants) -> frozenset[tuple[str, ...]]:
         """Multi-word gazetteer names containing one of the place's names (Kupiansk-Vuzlovyi for Kupiansk)."""
@@ -853,7 +854,7 @@ class PlaceScanner:
     """
 
     def __init__(self, variants: Mapping[int, PlaceVariants], blockers: Iterable[tuple[str, ...]],
-                 lexicon: PlaceLexicon):
+                 lexicon: PlaceLexicon, keyof: dict[str, str] | None = None):
         self.variants = dict(variants)
         # first token key -> {length -> {key sequence -> [(place id, kind)]}}
         by_seq: dict[tuple[str, ...], list[tuple[int, int]]] = {}
@@ -871,38 +872,46 @@ class PlaceScanner:
         self._head = frozenset(cyr_key(token_key(w)) for w in lexicon.head_nouns)
         self._context = frozenset(token_key(w) for w in lexicon.context_words) | self._head
         self._common = frozenset(lexicon.common_words)
-        self._keyof: dict[str, str] = {}
+        # token -> key memo; shared by every scanner of one ``Places`` (keys do not depend on the watches),
+        # so a rebuilt matcher does not pay for the vocabulary again.
+        self._keyof: dict[str, str] = keyof if keyof is not None else {}
         self._seen: set[str] = set()
         self._positive: set[str] = set()
 
     def _learn(self, tokens: set[str]) -> None:
         if len(self._seen) > MAX_TOKEN_MEMO:
             self._seen.clear()
-            self._keyof.clear()
             self._positive.clear()
-        first = self._first
         for t in tokens:
-            k = token_key(t)
-            self._keyof[t] = k
-            if k in first:
+            if self.positive(t):
                 self._positive.add(t)
         self._seen |= tokens
 
     def _key(self, token: str) -> str:
         k = self._keyof.get(token)
         if k is None:
+            if len(self._keyof) > MAX_TOKEN_MEMO:
+                self._keyof.clear()
             k = self._keyof[token] = token_key(token)
         return k
 
-    def find(self, ft: FoldedText) -> list[tuple[int, list[tuple[int, int]]]]:
-        """``[(place id, [(start, end) in ft.pre ...])]`` for the watched places named in ``ft``."""
+    def positive(self, token: str) -> bool:
+        """True when a prefolded token can start a watched place name (its key starts some name)."""
+        return self._key(token) in self._first
+
+    def find(self, ft: FoldedText, hit: Iterable[str] | None = None) -> list[tuple[int, list[tuple[int, int]]]]:
+        """``[(place id, [(start, end) in ft.pre ...])]`` for the watched places named in ``ft``.
+
+        ``hit``: the tokens of ``ft`` for which ``positive`` is true, when the caller knows them already
+        (the matcher does: it tokenises once for words and places)."""
         pre = ft.pre
-        tokens = pre.split()
-        tokset = set(tokens)
-        new = tokset - self._seen
-        if new:
-            self._learn(new)
-        hit = tokset & self._positive
+        tokens = ft.tokens
+        if hit is None:
+            tokset = set(tokens)
+            new = tokset - self._seen
+            if new:
+                self._learn(new)
+            hit = tokset & self._positive
         if not hit:
             return []
         found: list[tuple[int, int, int, int]] = []  # (start, end, pid, kind), offsets in pre

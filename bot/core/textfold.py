@@ -72,6 +72,51 @@ _SLOW = re.compile(
 )
 
 
+def _byte_table(codec: str) -> bytes | None:
+    """A 256-byte table doing what ``_TABLE`` + ``str.lower`` do, for text that encodes in ``codec``.
+
+    Why: ``str.translate`` looks every character up in a dict unless the text is pure ASCII (~40 ns a
+    character), while ``bytes.translate`` is a table index. News in English (with typographic quotes),
+    Russian and Ukrainian (cp1251) and Western European languages (cp1252) encode in one byte per
+    character, so they take this path; a byte whose folding would change the length maps to NUL, which
+    sends the text to the general path."""
+    out = bytearray(256)
+    for b in range(256):
+        try:
+            ch = bytes([b]).decode(codec)
+        except UnicodeDecodeError:
+            out[b] = 0
+            continue
+        if b == 0 or _SLOW.match(ch):
+            out[b] = 0
+            continue
+        mapped = _TABLE.get(ord(ch), ch).lower()
+        try:
+            enc = mapped.encode(codec)
+        except UnicodeEncodeError:
+            enc = b""
+        out[b] = enc[0] if len(enc) == 1 and len(mapped) == 1 else 0
+    return bytes(out)
+
+
+_BYTE_CODECS = tuple((codec, _byte_table(codec)) for codec in ("cp1251", "cp1252"))
+_ASCII_TABLE = bytes(_BYTE_CODECS[1][1][:128]) + bytes(128)
+
+
+def _fast_fold(text: str) -> str | None:
+    """``text.translate(_TABLE).lower()`` through a one-byte code page, or None when it does not apply."""
+    if text.isascii():
+        folded = text.encode("ascii").translate(_ASCII_TABLE)
+        return None if b"\0" in folded else folded.decode("ascii")
+    for codec, table in _BYTE_CODECS:
+        try:
+            folded = text.encode(codec).translate(table)
+        except UnicodeEncodeError:
+            continue
+        return None if b"\0" in folded else folded.decode(codec)
+    return None
+
+
 def prefold(text: str) -> tuple[str, list[int] | None, list[int] | None]:
     """Fold case, Latin diacritics, apostrophes (to ``'``) and separators (to spaces), keeping tokens.
 
@@ -80,7 +125,10 @@ def prefold(text: str) -> tuple[str, list[int] | None, list[int] | None]:
     text that produced prefolded character ``i``. Apostrophes stay as ``'`` here because place names
     need them deleted (``Kup'yansk``) while plain words treat them as separators.
     """
-    if text.isascii() or not _SLOW.search(text):
+    fast = _fast_fold(text)
+    if fast is not None:
+        return fast, None, None
+    if not _SLOW.search(text):
         folded = text.translate(_TABLE).lower()
         if len(folded) == len(text):
             return folded, None, None
@@ -119,14 +167,30 @@ class FoldedText:
     ``text`` holds words separated by single spaces, no leading or trailing space.
     """
 
-    __slots__ = ("original", "text", "pre", "_starts", "_ends", "_mpos", "_shift")
+    __slots__ = ("original", "pre", "_starts", "_ends", "_mpos", "_shift", "_text", "_tokens")
 
     def __init__(self, original: str):
         self.original = original
         self.pre, self._starts, self._ends = prefold(original)
-        self.text = " ".join(self.pre.replace("'", " ").split())
+        self._text: str | None = None
+        self._tokens: list[str] | None = None
         self._mpos: list[int] | None = None
         self._shift: list[int] = []
+
+    @property
+    def text(self) -> str:
+        """Words separated by single spaces (apostrophes separate words here). Computed on first use:
+        the matcher works on ``tokens`` and needs this only for phrases and hit offsets."""
+        if self._text is None:
+            self._text = " ".join(self.pre.replace("'", " ").split())
+        return self._text
+
+    @property
+    def tokens(self) -> list[str]:
+        """The whitespace-separated tokens of ``pre`` (apostrophes kept inside them)."""
+        if self._tokens is None:
+            self._tokens = self.pre.split()
+        return self._tokens
 
     def _pre_index(self, m: int) -> int:
         """``text`` offset -> ``pre`` offset. Only separator runs move offsets, so only they are recorded."""
