@@ -213,6 +213,7 @@ FALSE_FRIENDS = [
     ("Kharkivskyi Masyv is a street area", "place:Kharkiv", "Харківський масив"),
     ("Engels is not Pokrovsk", 'place:"Pokrovsk,UA"', "News from Engels"),
     ("word inside a longer word", "place:Izium", "Izyumovka village"),
+    ("Sukhyi Lyman is another village", 'place:"Lyman,UA"', "Shelling of Sukhyi Lyman overnight"),
 ]
 
 

@@ -29,7 +29,6 @@ and reported in ``Matcher.errors``; it never stops the others from matching.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -69,7 +68,6 @@ FREQUENT = 0.02  # a trigger atom found in more than this share of entries is wo
 Occurs = Callable[[int], bool]
 Evaluator = Callable[[Occurs], bool]
 FIELDS = ("title", "text")
-_APOSTROPHE_TOKENS = re.compile(r"\S*'\S*")
 
 
 class PlaceResolver(Protocol):
@@ -95,6 +93,10 @@ def compile_regex(pattern: str, flags: str = "") -> Any:
         reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else exc
         raise QueryError(f"RE2 cannot run re:/{pattern}/ ({reason}); lookarounds and backreferences are "
                          "not supported") from None
+
+
+def _first(item: tuple[int, int, tuple[Hit, ...]]) -> int:
+    return item[0]
 
 
 @functools.lru_cache(maxsize=100_000)
@@ -155,7 +157,7 @@ class _Stats:
 class _Field:
     """One field of one entry while it is matched: the folded text and what was found in it."""
 
-    __slots__ = ("name", "original", "ft", "tokset", "_padded", "_apos", "places")
+    __slots__ = ("name", "original", "ft", "tokset", "_padded", "places")
 
     def __init__(self, name: str, original: str):
         self.name = name
@@ -163,22 +165,21 @@ class _Field:
         self.ft = FoldedText(original)
         self.tokset: set[str] = set(self.ft.tokens)
         self._padded: str | None = None
-        self._apos: list[list[str]] | None = None
         self.places: list[tuple[int, list[tuple[int, int]]]] = []
 
     def has_word(self, word: str) -> bool:
         """Whole-word test for one folded word: a token, or a part of a token split at apostrophes."""
         if word in self.tokset:
             return True
-        if self._apos is None:
-            self._apos = [t.split("'") for t in _APOSTROPHE_TOKENS.findall(self.ft.pre)] if "'" in self.ft.pre else []
-        return any(word in parts for parts in self._apos)
+        if "'" not in self.ft.pre:
+            return False
+        return bool(self.word_spans(word, 1))
 
-    def word_spans(self, word: str) -> list[tuple[int, int]]:
-        """Where ``word`` stands as a whole word, as spans of the original text (at most MAX_HITS_PER_TERM)."""
+    def word_spans(self, word: str, limit: int = MAX_HITS_PER_TERM) -> list[tuple[int, int]]:
+        """Where ``word`` stands as a whole word, as spans of the original text (at most ``limit``)."""
         pre, n, pos, out = self.ft.pre, len(word), 0, []
         size = len(pre)
-        while len(out) < MAX_HITS_PER_TERM:
+        while len(out) < limit:
             at = pre.find(word, pos)
             if at < 0:
                 break
@@ -223,6 +224,7 @@ class Matcher:
         self._interesting: set[str] = set()
         self._place_tokens: set[str] = set()
         self._phrase_words: set[str] = set()
+        self._phrases: dict[int, str] = {}  # phrase atom id -> " folded phrase " (a substring test)
 
     # ---------------------------------------------------------------------------------------------
     # Building
@@ -371,6 +373,7 @@ class Matcher:
 
     def _finish(self, places: PlaceResolver | None) -> None:
         self._plan(range(len(self._watches)))
+        self._phrases = {aid: f" {a.key} " for aid, a in enumerate(self._atoms) if a.kind == "text" and " " in a.key}
         self._phrase_words = {w for a in self._atoms if a.kind == "text" and " " in a.key for w in a.key.split(" ")}
         self._anchor()
         place_atoms = [(i, a.place_set) for i, a in enumerate(self._atoms) if a.kind == "place"]
@@ -465,12 +468,15 @@ class Matcher:
             if not hits:
                 continue
             place_hits = hits & self._place_tokens if self._places is not None else None
-            words_of = self._words_of
+            words_of, phrases = self._words_of, self._phrases
             for tok in hits:
-                for aid in words_of.get(tok, ()):
-                    if aid not in found and (" " not in self._atoms[aid].key
-                                             or f" {self._atoms[aid].key} " in f.padded):
-                        found.add(aid)
+                ids = words_of.get(tok)
+                if ids:
+                    for aid in ids:
+                        if aid not in phrases:
+                            found.add(aid)
+                        elif aid not in found and phrases[aid] in f.padded:
+                            found.add(aid)
             if place_hits:
                 f.places = self._places.find(f.ft, place_hits)
                 for pid, _ in f.places:
@@ -514,25 +520,29 @@ class Matcher:
                 found.add(aid)
             return hit
 
-        out = []
-        hit_cache: dict[int, list[Hit]] = {}
+        out: list[tuple[int, int, tuple[Hit, ...]]] = []
+        hit_cache: dict[int, tuple[Hit, ...]] = {}
+        watches = self._watches
         for index in candidates:
-            watch = self._watches[index]
+            watch = watches[index]
             if watch.evaluate is None:  # a plain OR: every atom is a trigger, `found` is complete for it
                 present = [aid for aid in watch.positive if aid in found]
             elif watch.evaluate(occurs):
                 present = [aid for aid in watch.positive if occurs(aid)]
             else:
                 continue
-            hits: list[Hit] = []
             for aid in present:
-                got = hit_cache.get(aid)
-                if got is None:
-                    got = hit_cache[aid] = self._hits(aid, fields)
-                hits.extend(got)
-            shared = tuple(hits)
-            out.extend((position, watch_id, shared) for position, watch_id in watch.members)
-        out.sort()
+                if aid not in hit_cache:
+                    hit_cache[aid] = tuple(self._hits(aid, fields))
+            if len(present) == 1:
+                shared = hit_cache[present[0]]
+            else:
+                shared = tuple(h for aid in present for h in hit_cache[aid])
+            if len(watch.members) == 1:
+                out.append((watch.members[0][0], watch.members[0][1], shared))
+            else:
+                out.extend((position, watch_id, shared) for position, watch_id in watch.members)
+        out.sort(key=_first)
         return [(watch_id, hits) for _, watch_id, hits in out]
 
     def _learn_frequencies(self, found: set[int], words: set[str]) -> None:

@@ -70,6 +70,15 @@ _LAT_STEPS = (
     ("w", "v"), ("iou", "iu"), ("ou", "u"), ("j", "i"), ("y", "i"),
 )
 _RUNS = re.compile(r"(.)\1+")
+
+
+def _runs_collapsed(key: str) -> str:
+    """``ii`` -> ``i``, ``ss`` -> ``s``. Most keys have no run: a search is cheaper than a substitution."""
+    return _RUNS.sub(_first_group, key) if _RUNS.search(key) else key
+
+
+def _first_group(m: re.Match[str]) -> str:
+    return m.group(1)
 _CYR_KEY = str.maketrans({"'": None, "ь": None, "ъ": None, "ё": "е", "є": "е", "ї": "и", "і": "и", "ы": "и",
                           "й": "и", "ґ": "г", "ў": "у"})
 _HAS_CYR = re.compile("[\u0400-\u04ff]")
@@ -91,12 +100,12 @@ def lat_key(token: str) -> str:
     for a, b in _LAT_STEPS:
         if a in k:
             k = k.replace(a, b)
-    return _RUNS.sub(r"\1", k)
+    return _runs_collapsed(k)
 
 
 def cyr_key(token: str) -> str:
     """Key of a prefolded Cyrillic token: apostrophes, ь and ъ dropped; ё є ї і ы й ґ merged; runs collapsed."""
-    return _RUNS.sub(r"\1", token.translate(_CYR_KEY))
+    return _runs_collapsed(token.translate(_CYR_KEY))
 
 
 def token_key(token: str) -> str:
@@ -373,7 +382,7 @@ _LAT_ADJ_ENDINGS = ("i", "a", "aia", "e", "ie", "oie", "oe", "ogo", "omu", "oi",
 
 
 def _collapse(key: str) -> str:
-    return _RUNS.sub(r"\1", key)
+    return _runs_collapsed(key)
 
 
 def latin_noun_keys(key: str) -> set[str]:
@@ -869,6 +878,17 @@ class PlaceScanner:
         self._first: dict[str, dict[int, dict[tuple[str, ...], list[tuple[int, int]]]]] = {}
         for seq, entries in by_seq.items():
             self._first.setdefault(seq[0], {}).setdefault(len(seq), {})[seq] = entries
+        # Only a watched name makes a text worth scanning. A longer name that contains one (a blocker:
+        # "Kupiansk-Vuzlovyi" for Kupiansk) matters only where the watched name is, so blockers are
+        # also indexed by the watched key inside them, and found by looking around a real hit.
+        self._real_first = frozenset(seq[0] for seq, entries in by_seq.items()
+                                     if any(kind != BLOCK for _, kind in entries))
+        self._inner: dict[str, list[tuple[tuple[str, ...], int]]] = {}
+        for seq, entries in by_seq.items():
+            if any(kind == BLOCK for _, kind in entries):
+                for j in range(1, len(seq)):
+                    if seq[j] in self._real_first:
+                        self._inner.setdefault(seq[j], []).append((seq, j))
         self._head = frozenset(cyr_key(token_key(w)) for w in lexicon.head_nouns)
         self._context = frozenset(token_key(w) for w in lexicon.context_words) | self._head
         self._common = frozenset(lexicon.common_words)
@@ -897,7 +917,7 @@ class PlaceScanner:
 
     def positive(self, token: str) -> bool:
         """True when a prefolded token can start a watched place name (its key starts some name)."""
-        return self._key(token) in self._first
+        return self._key(token) in self._real_first
 
     def find(self, ft: FoldedText, hit: Iterable[str] | None = None) -> list[tuple[int, list[tuple[int, int]]]]:
         """``[(place id, [(start, end) in ft.pre ...])]`` for the watched places named in ``ft``.
@@ -951,6 +971,8 @@ class PlaceScanner:
                             if not any(f[0] in self._head for f in following[after: after + 2]):
                                 continue
                         found.append((s, seq_end, pid, kind))
+        if self._inner:
+            self._blockers_around(pre, found)
         if not found:
             return []
         # Longest name wins: a hit inside a longer matched name (Kupiansk in Kupiansk-Vuzlovyi) is dropped.
@@ -966,6 +988,33 @@ class PlaceScanner:
             if (s, e) not in got:  # a form can be both a noun and an adjective (Купянском)
                 got.append((s, e))
         return list(out.items())
+
+    def _blockers_around(self, pre: str, found: list[tuple[int, int, int, int]]) -> None:
+        """Add the longer names that contain a found hit's first token after their own first token."""
+        for s, _, _, kind in list(found):
+            if kind == BLOCK:
+                continue
+            token_end = pre.find(" ", s)
+            token_end = len(pre) if token_end < 0 else token_end
+            for seq, j in self._inner.get(self._key(pre[s:token_end]), ()):
+                before = self._preceding(pre, s, j)
+                if len(before) < j or tuple(k for k, _ in reversed(before)) != seq[:j]:
+                    continue
+                rest = len(seq) - j - 1
+                after = self._following(pre, token_end, rest) if rest else []
+                if len(after) < rest or tuple(k for k, _ in after) != seq[j + 1:]:
+                    continue
+                found.append((before[-1][1], after[-1][1] if after else token_end, -1, BLOCK))
+
+    def _preceding(self, pre: str, start: int, count: int) -> list[tuple[str, int]]:
+        """(key, start offset) of up to ``count`` tokens before ``start``, nearest first."""
+        out: list[tuple[str, int]] = []
+        end = start - 1  # the separating space
+        while len(out) < count and end > 0:
+            begin = pre.rfind(" ", 0, end) + 1
+            out.append((self._key(pre[begin:end]), begin))
+            end = begin - 1
+        return out
 
     def _following(self, pre: str, end: int, count: int = 4) -> list[tuple[str, int]]:
         out = []
