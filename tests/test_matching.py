@@ -135,3 +135,27 @@ def test_two_thousand_watches_build_and_match():
     got = sorted(m.watch_id for m in matcher.match(entry))
     assert got == [5, 6, 1005, 1900]
     assert matcher.match(Entry(feed_id=1, identity="n", title="nothing here")) == []
+
+
+def test_triggers_move_off_frequent_words_and_results_do_not_change():
+    """The matcher learns that 'attack' is in every entry and re-plans the watch to wait for a rare name;
+    which watches match must be exactly what each query says, before and after."""
+    watches = [
+        Watch(1, "(acme OR tolbrin) AND attack AND NOT exercise", "console"),
+        Watch(2, '"attack on" OR varnexo', "console"),
+        Watch(3, "attack", "console"),
+        Watch(4, "(acme OR tolbrin) AND attack AND NOT exercise", "console"),  # same query, other channel
+    ]
+    matcher = Matcher.build(watches)
+    texts = ["The attack on the depot", "Acme said the attack was repelled", "Tolbrin: attack, an exercise",
+             "Varnexo reports an attack", "Another attack overnight"]
+    atom = matcher._atom_ids[("text", "attack")]
+    assert 0 in matcher._triggers[atom]  # planned without statistics: the cheaper-looking single word
+    for n in range(300):
+        title = texts[n % len(texts)]
+        got = [m.watch_id for m in matcher.match(Entry(feed_id=1, identity=str(n), title=title))]
+        expected = [w.id for w in watches if match_query(w.query, title, "")[0]]
+        assert got == expected, title
+    assert 0 not in matcher._triggers.get(atom, [])  # re-planned: now waits for acme or tolbrin
+    rebuilt = Matcher.build(watches, previous=matcher)  # what was learnt survives a rebuild
+    assert 0 not in rebuilt._triggers.get(rebuilt._atom_ids[("text", "attack")], [])
