@@ -46,8 +46,11 @@ from bot.core.commands import (
 from bot.core import digests
 from bot.core.destinations import parse_destination
 from bot.core.errors import NotFound, UsageError
-from bot.core.matching import Matcher
-from bot.core.messages import build_alert
+from bot.core.matching import Matcher, check_query
+from bot.core.messages import Alert, alert_key, build_alert
+from bot.core.sourcing import Article as SourcedArticle
+from bot.core.sourcing import Lexicons, assess
+from bot.core.stories import Corroboration, StoryArticle, StoryIndex, corroboration, deserves_follow_up
 from bot.core.models import (
     Delivery,
     Entry,
@@ -86,10 +89,12 @@ class ServiceConfig:
     unconfigured_retry_s: float = 600.0  # a destination whose platform is not configured yet
     feed_admins: tuple[str, ...] = ()  # user or group IDs who may add/remove feeds from chat; empty: everyone
     watch_test_days: int = 7  # how far back `/watch test` looks
+    watch_warn_share: float = 0.2  # `watch add` warns above this share of recent items (0: never)
     digest_zone: str = "UTC"  # zone of a `/digest at` given without one (WIREWATCH_DIGEST_TIMEZONE)
     digest_top: int = digests.DEFAULT_TOP  # stories shown per digest group (WIREWATCH_DIGEST_TOP)
     retention_days: float = 90.0  # entries older than this are pruned (tombstones keep them "known")
     tombstone_days: float = 730.0  # a pruned item a feed still serves after this may alert again
+    story_window: timedelta = timedelta(hours=72)  # how long a story stays open for new articles
     policy: polling.PollPolicy = field(default_factory=polling.PollPolicy)
 
 
@@ -137,6 +142,7 @@ class Service:
         rng: random.Random | None = None,
         places=None,
         metrics: Metrics | None = None,
+        lexicons: Lexicons | None = None,
     ):
         self.store = store
         self.fetcher = fetcher
@@ -150,6 +156,9 @@ class Service:
         self._matcher: Matcher | None = None
         self._matcher_key: tuple | None = None
         self._watches: dict[int, Watch] = {}
+        # Sourcing and corroboration are on when the lexicons are given (the app always gives them).
+        self.lexicons = lexicons
+        self._desk = _StoryDesk(store, lexicons, self.config.story_window) if lexicons is not None else None
 
     # ------------------------------------------------------------------------------------------------
     # Feeds and watches (what commands call)
@@ -180,7 +189,10 @@ class Service:
             raise NotFound(f"there is no feed {feed_id}; `wirewatch feed list` shows the feeds and their IDs")
 
     async def add_watch(self, query: str, destination: str, *, created_by: str = "") -> Watch:
-        parsed = parse_query(query)
+        # Compiled as the poller will compile it, so a bad regex, an unknown place ("did you mean ...?")
+        # or an ambiguous one (the candidates) is refused now, not skipped silently later. In a thread:
+        # the first place query may build the gazetteer index.
+        parsed = await asyncio.to_thread(check_query, query, self.places)
         dest = parse_destination(destination)
         return await self.store.add_watch(str(parsed), str(dest), created_by=created_by, now=self.clock())
 
@@ -208,19 +220,34 @@ class Service:
             raise UsageError(render_not_a_feed(url, parsed.problem, parsed.alternates))
         return await self.add_feed(url, interval_s=interval_s, title=parsed.title, language=parsed.language)
 
-    async def test_watch(self, query: str, *, limit: int = 10_000) -> tuple[list[Entry], int]:
+    async def test_watch(self, query: str, *, limit: int = 10_000, days: int | None = None
+                         ) -> tuple[list[Entry], int]:
         """``/watch test``: which stored items of the last few days QUERY matches. Nothing is saved; the
         same matcher as the poller is used, so the answer is what the watch would have alerted."""
         parsed = parse_query(query)
         now = self.clock()
-        entries = await self.store.recent_entries(now - timedelta(days=self.config.watch_test_days), limit=limit)
+        days = self.config.watch_test_days if days is None else days
+        entries = await self.store.recent_entries(now - timedelta(days=days), limit=limit)
         probe = Watch(id=0, query=str(parsed), destination="console")
-        matcher = Matcher.build([probe], places=self.places)
+        matcher = await asyncio.to_thread(Matcher.build, [probe], self.places)
         if matcher.errors:
             raise UsageError(matcher.errors[0])
         found = [e for e in entries if matcher.match(e)]
         found.sort(key=lambda e: e.published or e.fetched_at or now, reverse=True)
         return found, len(entries)
+
+    async def breadth_warning(self, query: str) -> str:
+        """A warning when QUERY would have matched more than ``watch_warn_share`` of the recent items
+        (a watch on "the" floods the channel); empty when it is narrow enough or nothing is stored yet."""
+        share = self.config.watch_warn_share
+        if share <= 0:
+            return ""
+        found, scanned = await self.test_watch(query)
+        if scanned < 20 or len(found) <= share * scanned:  # too few items to judge
+            return ""
+        return (f"warning: `{query}` would have matched {len(found)} of the {scanned} items of the last "
+                f"{self.config.watch_test_days} days ({len(found) / scanned:.0%}); expect many alerts, or narrow "
+                "it with AND")
 
     async def mute_watch(self, watch_id: int, duration_s: int, *, destination: str | None = None) -> datetime:
         """Mute a watch until now + duration. Matches are still recorded while muted (the digest and
@@ -263,7 +290,9 @@ class Service:
                              "feeds; ask one of them, or add a watch on the feeds already here")
         if name == "watch add":
             watch = await self.add_watch(command.argument, caller.destination, created_by=caller.user_id)
-            return render_watch_added(watch)
+            reply = render_watch_added(watch)
+            warning = await self.breadth_warning(watch.query)
+            return replace(reply, text=f"{reply.text}\n{warning}") if warning else reply
         if name == "watch list":
             return render_watch_list(await self.store.list_watches(caller.destination), self.clock())
         if name == "watch remove":
@@ -417,6 +446,8 @@ class Service:
         if not claims:
             return report
         await self._refresh_matcher()
+        if self._desk is not None:
+            await self._desk.sync(now)
         results = await asyncio.gather(*(self._poll_guarded(c) for c in claims))
         report.feeds.extend(results)
         return report
@@ -438,6 +469,11 @@ class Service:
             parsed = await self.parser.parse(result.body, result.headers, result.final_url or feed.url, feed.id)
         now = self.clock()
         update = polling.plan_after_fetch(feed, result, parsed, now=now, rng=self.rng, policy=self.config.policy)
+        outcome = result.outcome.value if update.last_error is None else "error"
+        if parsed is not None and parsed.is_feed and parsed.problem and update.last_error is None:
+            # Read despite a problem (a wrong charset, an entity bomb cut short, stray bytes): the feed stays
+            # "ok", but its health says what was wrong so its owner can be told; a clean poll clears it.
+            update = replace(update, last_error=f"read despite a problem: {parsed.problem}", clear_error=False)
 
         entries: list[Entry] = list(parsed.entries) if parsed and parsed.is_feed else []
         deliveries: list[NewDelivery] = []
@@ -445,16 +481,22 @@ class Service:
         if entries:
             known = await self.store.known_identities(feed.id, [e.identity for e in entries])
             fresh = [e for e in entries if e.identity not in known]
+            named = replace(feed, title=feed.title or parsed.title)  # a first poll names the outlet
+            if fresh and self._desk is not None:
+                fresh = [self._desk.place(e, named, now) for e in fresh]
+                placed = {e.identity: e for e in fresh}
+                entries = [placed.get(e.identity, e) for e in entries]
             if fresh and self._matcher is not None:
-                named = replace(feed, title=feed.title or parsed.title)  # a first poll names the outlet
                 deliveries, matches = self._alerts_for(named, fresh, now)
+                if self._desk is not None and not feed.baseline_pending:
+                    deliveries += await self._desk.follow_ups(
+                        named, fresh, {w.destination for w in self._watches.values()})
         stored = await self.store.finish_poll(claim, update, entries, deliveries, matches)
         elapsed_ms = int((time.monotonic() - started) * 1000)
         if stored is None:
             log.warning("lease lost; another poller owns the feed now", extra={"feed_id": feed.id})
             self.metrics.feed_polled("lease_lost", fetch_s=result.elapsed_ms / 1000, new_entries=0)
             return FeedPollResult(feed.id, feed.url, "lease lost")
-        outcome = result.outcome.value if update.last_error is None else "error"
         self.metrics.feed_polled(outcome, fetch_s=result.elapsed_ms / 1000, new_entries=len(stored))
         log.info(
             "polled",
@@ -494,6 +536,8 @@ class Service:
         deliveries = []
         for (destination, _), (entry, matched) in by_key.items():
             alert = build_alert(destination, entry, feed, matched)
+            if self._desk is not None:
+                alert = self._desk.assessed(alert, entry, feed)
             deliveries.append(NewDelivery(destination, alert.alert_key, "alert", alert.to_payload()))
         return deliveries, matches
 
@@ -504,7 +548,10 @@ class Service:
         if key == self._matcher_key and self._matcher is not None:
             return
         self._watches = {w.id: w for w in watches}
-        self._matcher = Matcher.build(watches, places=self.places)
+        # In a worker thread: a rebuild takes up to a second for 10,000 watches (and the first place watch
+        # may open the gazetteer); deliveries, health checks and chat commands go on meanwhile. The old
+        # matcher hands over what it learnt about term frequencies.
+        self._matcher = await asyncio.to_thread(Matcher.build, watches, self.places, self._matcher)
         self._matcher_key = key
         for problem in getattr(self._matcher, "errors", ()):
             log.warning("watch skipped: %s", problem)
@@ -564,6 +611,8 @@ class Service:
                 report.retried += 1
                 report.errors.append(error)
                 return
+            if delivery.kind == "followup" and not delivery.payload.get("thread_ref"):
+                delivery = await self._with_thread_ref(delivery)
             try:
                 result = await notifier.send(delivery)
             except Exception as exc:  # noqa: BLE001 - a notifier bug becomes a retry, logged with traceback
@@ -597,6 +646,14 @@ class Service:
             report.errors.append(f"{delivery.destination}: {result.error}")
             return
 
+
+    async def _with_thread_ref(self, delivery: Delivery) -> Delivery:
+        """A follow-up goes in its alert's thread: hand the notifier the alert's posted message id."""
+        parent_key = str(delivery.payload.get("parent_key") or "")
+        found = await self.store.get_deliveries([(delivery.destination, parent_key)]) if parent_key else []
+        if found and found[0].message_ref:
+            return replace(delivery, payload={**delivery.payload, "thread_ref": found[0].message_ref})
+        return delivery
 
     # ------------------------------------------------------------------------------------------------
     # Retention
@@ -637,3 +694,105 @@ def _reasons_json(hits: Sequence[Hit]) -> str:
         [{"term": h.term, "text": h.matched_text, "field": h.field, "place": h.place} for h in hits],
         ensure_ascii=False,
     )
+
+
+class _StoryDesk:
+    """Stories, sourcing and corroboration for the service: which story a new entry belongs to, how well
+    each alerted article is sourced, how many independent outlets carry the story, and when a channel
+    that was alerted should hear that this changed.
+
+    The story index lives in memory and is rebuilt from the stored entries of the window at the first
+    poll, then kept in step with entries other processes stored (``sync``). A story's key is stored
+    with its entries; when the rebuilt index groups entries differently from before, the key the
+    entries were stored with wins (``_alias``), so alert keys never change under a restart."""
+
+    def __init__(self, store: Store, lexicons: Lexicons, window: timedelta):
+        self.store = store
+        self.lexicons = lexicons
+        self.window = window
+        self.index = StoryIndex(lexicons, window=window)
+        self._alias: dict[str, str] = {}  # index story id -> stored story key
+        self._story_of: dict[str, str] = {}  # stored story key -> index story id
+        self._outlets: dict[int, str] = {}
+        self._synced_at: datetime | None = None
+
+    async def sync(self, now: datetime) -> None:
+        since = now - self.window if self._synced_at is None else self._synced_at - timedelta(minutes=5)
+        feeds = await self.store.list_feeds()
+        self._outlets = {f.id: _outlet_name(f.outlet or f.title or f.url) for f in feeds}
+        for entry in await self.store.recent_entries(since, limit=200_000):
+            assignment = self.index.add(self._article(entry, self._outlets.get(entry.feed_id, ""), entry.fetched_at or now))
+            if entry.story_key:
+                self._name(assignment.story_id, entry.story_key)
+        self.index.prune(now - self.window)
+        self._synced_at = now
+
+    def place(self, entry: Entry, feed: Feed, now: datetime) -> Entry:
+        """The entry with its story key: the story it joins, or a new story it starts."""
+        outlet = _outlet_name(feed.outlet or feed.title or feed.url)
+        assignment = self.index.add(self._article(entry, outlet, now))
+        return replace(entry, story_key=self._name(assignment.story_id, f"story:{assignment.story_id}"))
+
+    def _name(self, story_id: str, key: str) -> str:
+        key = self._alias.setdefault(story_id, key)
+        self._story_of.setdefault(key, story_id)
+        return key
+
+    def _story_id(self, story_key: str) -> str | None:
+        return self._story_of.get(story_key)
+
+    def corroboration(self, story_key: str) -> Corroboration | None:
+        story_id = self._story_id(story_key)
+        return corroboration(self.index.story(story_id)) if story_id else None
+
+    def assessed(self, alert: Alert, entry: Entry, feed: Feed) -> Alert:
+        assessment = assess(
+            SourcedArticle(title=entry.title, text=entry.summary, url=entry.url, outlet=alert.outlet,
+                           published=entry.published, author=entry.author),
+            self.lexicons,
+        )
+        corr = self.corroboration(alert.story_key)
+        return replace(
+            alert, sourcing=assessment.reasons, grade=assessment.grade, score=assessment.score,
+            corroboration=corr.line if corr else "not yet corroborated",
+            independent_origins=corr.independent_origins if corr else 1,
+            disputed_by=tuple(corr.disputed_by) if corr else (),
+        )
+
+    async def follow_ups(
+        self, feed: Feed, entries: Sequence[Entry], destinations: set[str]
+    ) -> list[NewDelivery]:
+        """One follow-up per destination already alerted about a story each time the story gains an
+        independent origin or a dispute (``deserves_follow_up``), never for copies and echoes."""
+        out: list[NewDelivery] = []
+        for entry in entries:
+            corr = self.corroboration(entry.story_key)
+            if corr is None or len(self.index.story(self._story_id(entry.story_key) or "").articles) < 2:
+                continue
+            keys = [(d, alert_key(d, entry.story_key)) for d in sorted(destinations)]
+            for alert_row in await self.store.get_deliveries(keys):  # stored alerts: earlier polls
+                if alert_row.kind != "alert":
+                    continue
+                before = Corroboration(
+                    story_id=corr.story_id,
+                    independent_origins=int(alert_row.payload.get("independent_origins") or 1),
+                    disputed_by=tuple(alert_row.payload.get("disputed_by") or ()),
+                )
+                if not deserves_follow_up(before, corr):
+                    continue
+                key = f"{alert_row.dedupe_key}:update:{corr.independent_origins}:{'|'.join(sorted(corr.disputed_by))}"
+                out.append(NewDelivery(alert_row.destination, key, "followup", {
+                    "parent_key": alert_row.dedupe_key, "story_key": entry.story_key,
+                    "text": f"Update: {corr.line}", "corroboration": corr.line,
+                    "independent_origins": corr.independent_origins, "disputed_by": list(corr.disputed_by),
+                    "title": entry.title, "url": entry.url, "outlet": _outlet_name(feed.outlet or feed.title or feed.url),
+                }))
+        return out
+
+    @staticmethod
+    def _article(entry: Entry, outlet: str, fallback: datetime) -> StoryArticle:
+        return StoryArticle(
+            entry_id=f"{entry.feed_id}:{entry.identity}", outlet=outlet, title=entry.title,
+            published=entry.published or entry.fetched_at or fallback, text=entry.summary, url=entry.url,
+            author=entry.author,
+        )

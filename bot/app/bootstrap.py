@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import sys
 from dataclasses import dataclass
 from typing import AsyncIterator, TextIO
 
@@ -16,8 +17,10 @@ from bot import PROJECT_URL, __version__
 from bot.adapters.console import ConsoleNotifier
 from bot.adapters.digest_chart import render_png
 from bot.adapters.discord_chat import DiscordChat, DiscordNotifier, DiscordSession
+from bot.adapters.gazetteer_index import LazyPlaces
 from bot.adapters.http_fetcher import HttpFetcher
 from bot.adapters.jsonl import JsonlNotifier
+from bot.adapters.lexicons import load_lexicons
 from bot.adapters.parse_pool import InlineParser, ParsePool
 from bot.adapters import discord_embeds, slack_blocks
 from bot.adapters.slack_blocks import render_delivery, reply_text
@@ -56,12 +59,24 @@ def service_config(settings: Settings) -> ServiceConfig:
         digest_top=settings.digest_top,
         retention_days=settings.retention_days,
         tombstone_days=settings.tombstone_days,
+        watch_warn_share=settings.watch_warn_share,
         policy=PollPolicy(
             min_interval_s=settings.min_interval_s,
             max_interval_s=settings.max_interval_s,
             dead_after_days=settings.dead_after_days,
         ),
     )
+
+
+def gazetteer(settings: Settings) -> LazyPlaces:
+    """The places resolver: the on-disk index is opened only when a query first needs a place, and
+    built then if missing (about a minute for every country, seconds for a few), with progress on
+    stderr, so no other command waits for it."""
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    return LazyPlaces(settings.gazetteer_path or None, countries=settings.gazetteer_countries, progress=progress,
+                      near_min_population=settings.near_min_population)
 
 
 @contextlib.asynccontextmanager
@@ -101,7 +116,9 @@ async def build_app(
         discord_session = DiscordSession(settings.discord_bot_token, settings.discord_api_url)
         notifiers["discord"] = DiscordNotifier(discord_session, discord_embeds.render_delivery,
                                                thread_name=discord_embeds.thread_name)
-    service = Service(store, fetcher, parser, notifiers, config=service_config(settings), metrics=metrics)
+    service = Service(store, fetcher, parser, notifiers, config=service_config(settings), metrics=metrics,
+                      places=gazetteer(settings),
+                      lexicons=load_lexicons())
     slack = None
     if settings.slack_bot_token:
         slack = SlackChat(

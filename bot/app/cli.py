@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Sequence
 
 from bot import __version__
-from bot.app.bootstrap import build_app
+from bot.app.bootstrap import build_app, gazetteer
 from bot.app.logs import setup_logging
 from bot.app.settings import Settings
-from bot.core.commands import format_duration, parse_duration
+from bot.core.commands import format_duration, parse_duration, render_watch_test
 from bot.core.errors import UsageError
 from bot.core.models import Feed
 
@@ -80,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("query")
     s.add_argument("--to", required=True, metavar="DESTINATION",
                    help="console, jsonl:PATH, slack:CHANNEL_ID, discord:CHANNEL_ID, webhook:NAME, ...")
+    s = watch.add_parser("test", help="how many stored items of the last days QUERY would have matched")
+    s.add_argument("query")
+    s.add_argument("--days", type=int, default=None, metavar="N", help="look back N days (default 7)")
+    s.add_argument("--json", action="store_true")
     s = watch.add_parser("list", help="the watches")
     s.add_argument("--json", action="store_true")
     s = watch.add_parser("remove", help="remove a watch")
@@ -215,7 +219,8 @@ async def cmd_match(args, settings: Settings) -> int:
 
     query = parse_query(args.query)
     title, text = read_article(sys.stdin.read())
-    matched, hits = match_query(query, title, text)
+    # The gazetteer is opened (and built, the first time) only if the query has place: or near:.
+    matched, hits = match_query(query, title, text, places=gazetteer(settings))
     if args.json:
         print(json.dumps({"matched": matched, "query": str(query), "hits": [
             {"term": h.term, "field": h.field, "start": h.start, "end": h.end, "text": h.matched_text,
@@ -309,6 +314,20 @@ async def cmd_watch(args, settings: Settings) -> int:
         if args.action == "add":
             watch = await svc.add_watch(args.query, _absolute_destination(args.to), created_by="cli")
             print(f"added watch {watch.id}: {watch.query} → {watch.destination}")
+            warning = await svc.breadth_warning(watch.query)
+            if warning:
+                print(f"wirewatch: {warning.replace('`', '')}", file=sys.stderr)
+        elif args.action == "test":
+            if args.days is not None and args.days < 1:
+                raise UsageError("--days must be at least 1")
+            days = args.days or svc.config.watch_test_days
+            found, scanned = await svc.test_watch(args.query, days=days)
+            if args.json:
+                print(json.dumps({"query": args.query, "days": days, "scanned": scanned, "matched": len(found),
+                                  "examples": [{"title": e.title, "url": e.url, "published": _iso(e.published)}
+                                               for e in found[:5]]}, ensure_ascii=False))
+            else:
+                print(render_watch_test(args.query, found, scanned, days).text.replace("`", ""))
         elif args.action == "list":
             watches = await svc.store.list_watches()
             if args.json:

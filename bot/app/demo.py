@@ -19,6 +19,7 @@ from aiohttp import web
 
 import bot
 from bot.app.bootstrap import build_app
+from bot.adapters.gazetteer_index import index_ready
 from bot.app.settings import Settings
 from bot.core.digests import render_digest_now
 
@@ -73,6 +74,17 @@ def default_watches(path: Path) -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
+DEMO_COUNTRIES = ("UA", "RU")  # the demo's places; an index of these builds in seconds
+
+
+def demo_gazetteer(settings: Settings) -> Settings:
+    """The demo's place watches need a gazetteer. Use the one configured, or the full index if it was
+    built already; else a Ukraine + Russia index (built once, in seconds, in the user's cache)."""
+    if settings.gazetteer_path or settings.gazetteer_countries or index_ready():
+        return settings
+    return dataclasses.replace(settings, gazetteer_countries=DEMO_COUNTRIES)
+
+
 async def run_demo(settings: Settings, *, out=None, seeds: Path = SEEDS) -> int:
     out = out or sys.stdout
     say = lambda text="": print(text, file=out, flush=True)  # noqa: E731
@@ -81,7 +93,8 @@ async def run_demo(settings: Settings, *, out=None, seeds: Path = SEEDS) -> int:
     await server.start()
     with tempfile.TemporaryDirectory(prefix="wirewatch-demo-") as tmp:
         demo_settings = dataclasses.replace(
-            settings, database_url=f"sqlite:///{tmp}/demo.db", allow_private_networks=True, min_interval_s=1,
+            demo_gazetteer(settings), database_url=f"sqlite:///{tmp}/demo.db", allow_private_networks=True,
+            min_interval_s=1,
         )
         try:
             async with build_app(demo_settings, console=out) as app:
@@ -90,7 +103,8 @@ async def run_demo(settings: Settings, *, out=None, seeds: Path = SEEDS) -> int:
                 say(f"database: {tmp}/demo.db (deleted when the demo ends)\n")
                 for path in demo_feed_files(rounds[0]):
                     await svc.add_feed(f"{server.base_url}/{path.name}", interval_s=600, baseline=False)
-                for query in default_watches(seeds / "watches.txt"):
+                for query in default_watches(seeds / "watches.txt") + default_watches(
+                        seeds / "gazetteer" / "watches.txt"):
                     watch = await svc.add_watch(query, "console", created_by="demo")
                     say(f"watching #{watch.id}: {watch.query}")
                 say("\n── first poll: every matching item alerts once, even when several feeds carry it ──\n")

@@ -54,6 +54,10 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "WIREWATCH_WEBHOOK_<NAME>": ("", "URL behind destination slack-webhook:<name>, discord-webhook:<name> or webhook:<name>"),
     "WIREWATCH_WEBHOOK_SECRET": ("", "key for signing generic webhook bodies (HMAC-SHA256)"),
     "WIREWATCH_ENV_FILE": (".env", "file of NAME=value lines read at start; the environment wins over it"),
+    "WIREWATCH_GAZETTEER_PATH": ("", "the gazetteer index file (default: in the user's cache directory, built on first use)"),
+    "WIREWATCH_GAZETTEER_COUNTRIES": ("", "ISO codes of the countries the gazetteer holds, e.g. UA,RU (default: all)"),
+    "WIREWATCH_NEAR_MIN_POPULATION": ("0", "places smaller than this are left out of near: radius sets"),
+    "WIREWATCH_WATCH_WARN_SHARE": ("0.2", "watch add warns when a query matches more than this share of recent items"),
 }
 
 
@@ -94,6 +98,10 @@ class Settings:
     discord_admin_permission: str = "manage_guild"
     webhooks: Mapping[str, str] = field(default_factory=dict)
     webhook_secret: str = ""
+    gazetteer_path: str = ""
+    gazetteer_countries: tuple[str, ...] = ()
+    near_min_population: int = 0
+    watch_warn_share: float = 0.2
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -142,6 +150,10 @@ class Settings:
                 if k.startswith("WIREWATCH_WEBHOOK_") and k != "WIREWATCH_WEBHOOK_SECRET" and v.strip()
             },
             webhook_secret=get("WIREWATCH_WEBHOOK_SECRET"),
+            gazetteer_path=get("WIREWATCH_GAZETTEER_PATH"),
+            gazetteer_countries=_countries(get, "WIREWATCH_GAZETTEER_COUNTRIES"),
+            near_min_population=_int(get, "WIREWATCH_NEAR_MIN_POPULATION", 0),
+            watch_warn_share=_float(get, "WIREWATCH_WATCH_WARN_SHARE", 0),
         )
         if s.min_interval_s > s.max_interval_s:
             raise ConfigError(
@@ -225,6 +237,14 @@ def _choice(get, name: str, choices: tuple[str, ...], upper: bool = False) -> st
     if value not in choices:
         raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
     return value
+
+
+def _countries(get, name: str) -> tuple[str, ...]:
+    codes = tuple(c.strip().upper() for c in get(name).split(",") if c.strip())
+    bad = [c for c in codes if len(c) != 2 or not c.isalpha()]
+    if bad:
+        raise ConfigError(f"{name} must be comma-separated two-letter ISO country codes such as UA,RU, got {bad[0]!r}")
+    return codes
 
 
 def _zone(get, name: str) -> str:

@@ -48,13 +48,14 @@ from bot.core.query import (
     Query,
     Regex,
     Term,
+    atoms,
     needs_positive,
     parse,
     positive_atoms,
 )
 from bot.core.textfold import FoldedText, fold
 
-__all__ = ["Matcher", "PlaceResolver", "compile_regex", "match_query"]
+__all__ = ["Matcher", "PlaceResolver", "check_query", "compile_regex", "match_query", "needs_places"]
 
 MAX_HITS_PER_TERM = 20  # per field: enough to show where, without flooding an alert
 MAX_TOKEN_MEMO = 300_000  # distinct tokens remembered; the memo starts over beyond (a long-running bot)
@@ -610,3 +611,18 @@ def match_query(query: Query | str, title: str, text: str,
     if not result:
         return False, []
     return True, list(result[0][1])
+
+
+def needs_places(query: Query | str) -> bool:
+    """True when the query has a ``place:`` or ``near:`` term (so the gazetteer must be opened)."""
+    node = _parse(query) if isinstance(query, str) else query
+    return any(isinstance(a, (Place, Near)) for a in atoms(node))
+
+
+def check_query(query: str, places: PlaceResolver | None = None) -> Query:
+    """Parse and compile one query as a watch would be, or raise the ``UsageError`` a user should see:
+    a syntax error with its column, a pattern RE2 refuses, an unknown place ("did you mean ...?") or an
+    ambiguous one (the candidates). Returns the parsed query."""
+    parsed = _parse(query)
+    Matcher._build([Watch(id=0, query=query, destination="")], places, strict=True)
+    return parsed
