@@ -307,3 +307,25 @@ def test_matcher_with_places_reports_bad_place_watches(places):
     assert [h.matched_text for h in by_watch[1].hits] == ["Куп'янськ"]
     assert by_watch[1].hits[0].field == "text"
     assert {h.place for h in by_watch[3].hits if h.place} == {"Petropavlivka (7 km E of Kupiansk)", "Kupiansk"}
+
+
+QUALIFIED = [
+    # (id, query, expected region of the resolved place)
+    ("region name", 'place:"Petropavlivka,Kharkiv"', "Kharkiv Oblast"),
+    ("full region name", 'place:"Petropavlivka,Kharkiv Oblast"', "Kharkiv Oblast"),
+    ("another region", 'place:"Petropavlivka,Odesa"', "Odesa Oblast"),
+]
+
+
+@pytest.mark.parametrize("query,region", [q[1:] for q in QUALIFIED], ids=[q[0] for q in QUALIFIED])
+def test_a_region_picks_one_of_a_countrys_homonyms(places, query, region):
+    from bot.core.query import parse
+
+    assert places.resolve(parse(query)).centre.region == region
+
+
+def test_ambiguity_within_one_country_suggests_the_region(places):
+    with pytest.raises(QueryError, match='like place:"Petropavlivka,Dnipropetrovsk"'):
+        match_query("place:Petropavlivka", "x", "", places=places)
+    with pytest.raises(QueryError, match="there is no 'Kupiansk' in 'Odesa', only: Kupyansk, Kharkiv Oblast"):
+        match_query('place:"Kupiansk,Odesa"', "x", "", places=places)

@@ -725,6 +725,17 @@ class PlaceSet:
         return member[1] if member else ""
 
 
+def _qualifies(record: "PlaceRecord", qualifier: str) -> bool:
+    """``place:"NAME,QUALIFIER"``: a two-letter country code, else the first words of the region name (any
+    spelling the keys merge: "Kharkiv", "Charkiw", "Kharkiv Oblast"), or the region's admin1 code."""
+    if len(qualifier) == 2 and qualifier.isalpha():
+        return record.cc == qualifier.upper()
+    if qualifier == record.admin1:
+        return True
+    want, region = name_key(qualifier), name_key(record.region)
+    return bool(want) and (region == want or region.startswith(want + " "))
+
+
 DOMINANCE = 5.0  # a candidate this many times more populous than the next is what people mean
 
 
@@ -750,7 +761,7 @@ class Places:
         key = name_key(name)
         found = self.gazetteer.by_key(key) if key else []
         if cc:
-            found = [(r, s) for r, s in found if r.cc == cc.upper()]
+            found = [(r, s) for r, s in found if _qualifies(r, cc)]
         strong = [r for r, s in found if s]
         pool = strong or [r for r, _ in found]
         return sorted({r.id: r for r in pool}.values(), key=lambda r: (-r.population, r.id))
@@ -759,24 +770,29 @@ class Places:
         """The one place meant by ``name``; raises ``QueryError`` with suggestions or candidates."""
         cands = self.candidates(name, cc)
         spelled = f"{name},{cc}" if cc else name
+        if not cands and cc and self.candidates(name):
+            listing = "; ".join(r.label() for r in self.candidates(name)[:8])
+            raise QueryError(f"there is no {name!r} in {cc!r}, only: {listing}")
         if not cands:
             suggestions = self.did_you_mean(name, cc)
-            hint = f" Did you mean {', '.join(suggestions)}?" if suggestions else ""
+            hint = f" Did you mean {'; '.join(suggestions)}?" if suggestions else ""
             raise QueryError(f"unknown place {spelled!r}.{hint}")
         if len(cands) == 1 or cands[0].population >= DOMINANCE * max(cands[1].population, 1):
             return cands[0]
         listing = "; ".join(r.label() for r in cands[:8])
         more = f" and {len(cands) - 8} more" if len(cands) > 8 else ""
-        raise QueryError(
-            f"{spelled!r} is ambiguous: {listing}{more}. Pick one with a country code, like "
-            f"place:\"{name},{cands[0].cc}\", or a longer name."
-        )
+        if len({r.cc for r in cands}) > 1:
+            how = f"a country code, like place:\"{name},{cands[0].cc}\""
+        else:  # one country: only the region tells them apart
+            region = cands[0].region.split(" ")[0] if cands[0].region else cands[0].admin1
+            how = f"the region, like place:\"{name},{region}\""
+        raise QueryError(f"{spelled!r} is ambiguous: {listing}{more}. Pick one with {how}, or a longer name.")
 
     def did_you_mean(self, name: str, cc: str = "") -> list[str]:
         key = name_key(name)
         out: list[str] = []
         for _, record in self.gazetteer.similar_keys(key, limit=8):
-            if cc and record.cc != cc.upper():
+            if cc and not _qualifies(record, cc):
                 continue
             label = f"{self.variants(record).display}, {record.cc}"
             if label not in out:

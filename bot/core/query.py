@@ -7,8 +7,8 @@ Grammar (one line, the same in Slack, Discord and the CLI)::
     and_expr := unary (["AND"] unary)*          juxtaposition means AND
     unary    := "NOT" unary | primary
     primary  := WORD | "\"" PHRASE "\"" | place | near | regex | "(" or_expr ")"
-    place    := "place:" (NAME | "\"" NAME[,CC] "\"")
-    near     := "near:" (NAME | "\"" NAME[,CC] "\"") "~" NUMBER "km"
+    place    := "place:" (NAME | "\"" NAME[,CC|,REGION] "\"")
+    near     := "near:" (NAME | "\"" NAME[,CC|,REGION] "\"") "~" NUMBER "km"
     regex    := "re:/" PATTERN "/" FLAGS           (a "/" inside PATTERN is written "\\/")
 
 Precedence is NOT > AND > OR, so ``a b OR c`` is ``(a AND b) OR c``. Keywords are upper case: a lower
@@ -94,7 +94,11 @@ class Phrase:
 
 @dataclass(frozen=True, slots=True)
 class Place:
-    """A gazetteer place with all its spellings; ``cc`` (ISO 3166 alpha-2) narrows an ambiguous name."""
+    """A gazetteer place with all its spellings.
+
+    ``cc`` narrows an ambiguous name: an ISO 3166 alpha-2 code (``Pokrovsk,UA``), or, where one country
+    has several places of the name, the region (``Petropavlivka,Kharkiv``: the first words of the
+    gazetteer's region name, "Kharkiv Oblast")."""
 
     name: str
     cc: str = ""
@@ -318,9 +322,10 @@ class _Lexer:
         if not name:
             raise self.error(f"{prefix} needs a place name, like {prefix}Kupiansk or {prefix}\"Pokrovsk,UA\"",
                              start)
-        if cc and not re.fullmatch(r"[A-Za-z]{2}", cc):
-            raise self.error(f"after the comma comes a two-letter country code, like \"{name},UA\"", start)
-        return name, cc.upper()
+        if cc and not any(c.isalpha() for c in cc):
+            raise self.error(f"after the comma comes a two-letter country code or a region, like \"{name},UA\"",
+                             start)
+        return name, cc.upper() if re.fullmatch(r"[A-Za-z]{2}", cc) else " ".join(cc.split())
 
     def _regex(self, start: int) -> tuple[str, str]:
         text = self.text
