@@ -168,11 +168,14 @@ def test_demo_shows_alerts_then_only_new_ones(tmp_path):
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "WIREWATCH_TIMEZONE": "Europe/Kyiv"},
     )
     assert proc.returncode == 0, proc.stderr
-    first, _, second = proc.stdout.partition("second poll: the publishers")
+    first, _, rest = proc.stdout.partition("second poll: the publishers")
+    second, _, digest = rest.partition("the daily digest")
     assert first.count("● ") >= 10
     assert "Drone strike damages rail depot in Kupiansk" in first
     assert first.count("rail depot in Kupiansk") == 1  # one wire story, carried by several feeds: one alert
     assert "2 feeds unchanged (HTTP 304" in second
     assert 1 <= second.count("● ") <= 4
     assert "rail depot" not in second  # nothing alerts twice
+    assert "sourcing" in first and "corroborated" in first  # every alert carries the sourcing line
+    assert "stories in" in digest and "already posted" in digest  # one digest per local day
     assert not list(tmp_path.glob("*.db"))  # the demo leaves no database behind

@@ -61,7 +61,8 @@ async def test_digest_now_in_slack_posts_blocks_and_a_chart_once_a_day(tmp_path)
     assert heading == "*Kupiansk OR Kupyansk* · 1 story, up from 0"
     story = [b["text"]["text"] for b in blocks if b["type"] == "section"][1]
     assert story.startswith("• *<https://wire.example/2?a=1&amp;b=2|&lt;!channel&gt; Drone strike near Kupiansk")
-    assert "1 outlet · first seen <!date^" in story and "<!channel>" not in str(digest_post)
+    assert "1 outlet · 1 independent origin · " in story and "sourcing · first seen <!date^" in story
+    assert "<!channel>" not in str(digest_post)
     assert digest_post["metadata"]["event_payload"]["idempotency_key"].startswith("digest:")
 
     [get_url] = stub.called("files.getUploadURLExternal")

@@ -45,7 +45,10 @@ class Alert:
     hits: tuple[AlertHit, ...] = ()
     sourcing: str = ""  # the one-line sourcing summary, when assessed
     grade: str = ""
+    score: int | None = None
     corroboration: str = ""
+    independent_origins: int = 0  # when assessed: the story's independent origins at alert time
+    disputed_by: tuple[str, ...] = ()
 
     def to_payload(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,6 +58,7 @@ class Alert:
         data = dict(payload)
         data["watches"] = tuple(AlertWatch(**w) for w in data.get("watches", ()))
         data["hits"] = tuple(AlertHit(**h) for h in data.get("hits", ()))
+        data["disputed_by"] = tuple(data.get("disputed_by", ()))
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
 

@@ -1,0 +1,134 @@
+"""Sourcing and corroboration through the whole service: the alert carries the sourcing line, copies of
+one wire story are one alert and no follow-up, an independent confirmation is one threaded follow-up,
+and a restart keeps the story (the next confirmation is a follow-up, not a new alert)."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+from xml.sax.saxutils import escape
+
+import pytest
+
+from bot.adapters.http_fetcher import HttpFetcher
+from bot.adapters.lexicons import load_lexicons
+from bot.adapters.parse_pool import InlineParser
+from bot.adapters.sql_store import open_store
+from bot.core.models import Delivery, SendResult
+from bot.core.polling import PollPolicy
+from bot.service import Service, ServiceConfig
+from tests.feedserver import FeedServer
+
+WIRE_TITLE = "Glide bomb hits Kupiansk apartment block, wounding 7"
+WIRE = (
+    "KYIV, Ukraine (AP) — A Russian glide bomb hit an apartment block in Kupiansk on Tuesday, wounding 7 "
+    "people, Kharkiv Governor Oleh Syniehubov said. \"The building is partly destroyed and people are still "
+    "under the rubble,\" Syniehubov told reporters. The Ukrainian General Staff said in a statement that 14 "
+    "Russian attacks were repelled near the city overnight."
+)
+INDEPENDENT_TITLE = "Seven wounded as bomb hits five-storey building in Kupiansk"
+INDEPENDENT = (
+    "Seven people were wounded in Kupiansk when a Russian aerial bomb hit a five-storey building, the head of "
+    "the city military administration Andriy Besedin told Suspilne. Our correspondent saw rescuers clearing "
+    "rubble in the courtyard. Police said in a statement that a criminal investigation had been opened."
+)
+THIRD_TITLE = "Russian guided bomb strikes Kupiansk apartment block, seven wounded"
+THIRD = (
+    "KUPIANSK (Reuters) - A Russian guided bomb struck an apartment block in Kupiansk on Tuesday, wounding "
+    "seven people, regional prosecutors said in a statement. Prosecutor Ivan Marchenko said the bomb was a "
+    "FAB-500. A Reuters witness saw firefighters at the scene."
+)
+
+
+def rss(title: str, items: list[tuple[str, str, str]]) -> bytes:
+    body = "".join(
+        f"<item><title>{escape(t)}</title><link>{link}</link><guid>{link}</guid>"
+        f"<description>{escape(text)}</description><pubDate>Tue, 03 Mar 2026 08:{i:02d}:00 +0000</pubDate></item>"
+        for i, (t, link, text) in enumerate(items)
+    )
+    return f'<rss version="2.0"><channel><title>{title}</title>{body}</channel></rss>'.encode()
+
+
+class Recorder:
+    def __init__(self):
+        self.sent: list[Delivery] = []
+
+    async def send(self, delivery: Delivery) -> SendResult:
+        self.sent.append(delivery)
+        return SendResult.sent(message_ref=f"ts-{len(self.sent)}")
+
+
+@pytest.fixture(scope="module")
+def lexicons():
+    return load_lexicons()
+
+
+@pytest.fixture
+async def fetcher():
+    f = HttpFetcher(timeout_s=5, allow_private_networks=True)
+    yield f
+    await f.close()
+
+
+def service(store, fetcher, notifiers, lexicons, clock):
+    return Service(store, fetcher, InlineParser(), notifiers, clock=clock, rng=random.Random(5), lexicons=lexicons,
+                   config=ServiceConfig(policy=PollPolicy(min_interval_s=1)))
+
+
+async def test_alerts_carry_sourcing_and_confirmations_arrive_as_one_threaded_follow_up(
+    tmp_path, fetcher, lexicons
+):
+    now = [datetime(2026, 3, 3, 9, 0, tzinfo=timezone.utc)]
+    clock = lambda: now[0]  # noqa: E731
+    rec = Recorder()
+    url = f"sqlite:///{tmp_path / 'ww.db'}"
+    async with FeedServer() as server:
+        server.serve("/wire.xml", rss("Wire Service", [(WIRE_TITLE, "https://wire.example/1", WIRE)]))
+        server.serve("/copy.xml", rss("Daily Reprint", []))
+        server.serve("/local.xml", rss("Suspilne Kharkiv", []))
+        server.serve("/third.xml", rss("Reuters", []))
+        store = await open_store(url)
+        svc = service(store, fetcher, {"console": rec}, lexicons, clock)
+        for path in ("/wire.xml", "/copy.xml", "/local.xml", "/third.xml"):
+            await svc.add_feed(server.url(path), interval_s=60, baseline=False)
+        await svc.add_watch("Kupiansk", "console")
+        await svc.poll_due_feeds(force=True)
+        await svc.deliver_all()
+
+        [alert] = rec.sent
+        assert alert.kind == "alert" and alert.payload["title"] == WIRE_TITLE
+        assert alert.payload["grade"] in ("strong", "moderate")
+        assert alert.payload["sourcing"].startswith(("Strong sourcing", "Moderate sourcing"))
+        assert alert.payload["corroboration"] == "not yet corroborated"
+
+        # A reprint of the wire story on another site: the same story, no new alert, no follow-up.
+        now[0] += timedelta(minutes=10)
+        server.serve("/copy.xml", rss("Daily Reprint", [(WIRE_TITLE, "https://reprint.example/a", WIRE)]))
+        await svc.poll_due_feeds(force=True)
+        await svc.deliver_all()
+        assert len(rec.sent) == 1
+
+        # An independent report: one follow-up, in the alert's thread.
+        now[0] += timedelta(minutes=10)
+        server.serve("/local.xml", rss("Suspilne Kharkiv", [(INDEPENDENT_TITLE, "https://suspilne.example/k", INDEPENDENT)]))
+        await svc.poll_due_feeds(force=True)
+        await svc.deliver_all()
+        assert [d.kind for d in rec.sent] == ["alert", "followup"]
+        follow = rec.sent[1]
+        assert follow.payload["parent_key"] == alert.dedupe_key
+        assert follow.payload["thread_ref"] == "ts-1"
+        assert "corroborated by 2 independent outlets" in follow.payload["text"]
+        await store.close()
+
+        # After a restart the story is still the same story: a third origin is a second follow-up.
+        store = await open_store(url)
+        svc = service(store, fetcher, {"console": rec}, lexicons, clock)
+        now[0] += timedelta(minutes=10)
+        server.serve("/third.xml", rss("Reuters", [(THIRD_TITLE, "https://reuters.example/k", THIRD)]))
+        await svc.poll_due_feeds(force=True)
+        await svc.deliver_all()
+        await svc.poll_due_feeds(force=True)
+        await svc.deliver_all()
+        await store.close()
+    assert [d.kind for d in rec.sent] == ["alert", "followup", "followup"]
+    assert "corroborated by 3 independent outlets" in rec.sent[2].payload["text"]
