@@ -56,6 +56,7 @@ from bot.core.models import (
     Entry,
     Feed,
     FeedClaim,
+    FeedStatus,
     FetchOutcome,
     Hit,
     NewDelivery,
@@ -438,19 +439,29 @@ class Service:
         """Claim due feeds (or the named ones, due or not / all with ``force``) and poll them concurrently.
         The fetcher bounds concurrency per host and overall; here every claimed feed gets a task."""
         now = now or self.clock()
-        claims = await self.store.claim_due_feeds(
-            now, limit=self.config.poll_batch if not (force or feed_ids) else 100_000,
-            lease_s=self.config.poll_lease_s, feed_ids=feed_ids, force=force or bool(feed_ids),
-        )
         report = PollReport()
-        if not claims:
+        if not (force or feed_ids):
+            await self._poll_batch(await self.store.claim_due_feeds(
+                now, limit=self.config.poll_batch, lease_s=self.config.poll_lease_s), now, report)
             return report
+        # Polling everything at once would hold leases past their time and every database connection:
+        # claim and poll in batches, each batch leased only while it is worked on.
+        ids = list(feed_ids or [f.id for f in await self.store.list_feeds() if f.status is not FeedStatus.RETIRED])
+        for start in range(0, len(ids), self.config.poll_batch):
+            chunk = ids[start:start + self.config.poll_batch]
+            claims = await self.store.claim_due_feeds(
+                now, limit=len(chunk), lease_s=self.config.poll_lease_s, feed_ids=chunk, force=True)
+            await self._poll_batch(claims, now, report)
+            now = self.clock()
+        return report
+
+    async def _poll_batch(self, claims: Sequence[FeedClaim], now: datetime, report: PollReport) -> None:
+        if not claims:
+            return
         await self._refresh_matcher()
         if self._desk is not None:
             await self._desk.sync(now)
-        results = await asyncio.gather(*(self._poll_guarded(c) for c in claims))
-        report.feeds.extend(results)
-        return report
+        report.feeds.extend(await asyncio.gather(*(self._poll_guarded(c) for c in claims)))
 
     async def _poll_guarded(self, claim: FeedClaim) -> FeedPollResult:
         try:

@@ -274,3 +274,16 @@ async def test_a_muted_watch_records_matches_but_sends_nothing_until_the_mute_en
     await svc.poll_due_feeds(force=True)
     await svc.deliver_all()
     assert rec.titles == ["Kupiansk B"]
+
+
+async def test_polling_many_feeds_at_once_works_in_batches(server, fetcher, tmp_path):
+    """`poll --force` on a large install: batches keep leases short and database connections free."""
+    store = await open_store(f"sqlite:///{tmp_path / 'many.db'}")
+    svc = make_service(store, fetcher, {}, poll_batch=20)
+    for i in range(70):
+        server.serve(f"/{i}.xml", rss([(f"item {i}", f"https://ex.org/{i}")]))
+        await svc.add_feed(server.url(f"/{i}.xml"), interval_s=60)
+    report = await svc.poll_due_feeds(force=True)
+    await store.close()
+    assert len(report.feeds) == 70 and report.new_entries == 70
+    assert {f.outcome for f in report.feeds} == {"modified"}
