@@ -24,7 +24,7 @@ from bot.adapters.sql_store import open_store
 from bot.service import Service, ServiceConfig
 from tests.feedserver import FeedServer
 from tests.slackstub import SlackStub
-from tests.test_scale_harness import rss, slack_keys
+from tests.test_scale_harness import prose, rss, slack_keys
 
 CHANNELS = {"alpha": "C0ALPHA01", "bravo": "C0BRAVO02"}
 PER_CHANNEL = 6
@@ -68,7 +68,7 @@ async def drain(service: Service, until, timeout: float) -> None:
 
 @pytest.mark.slow
 async def test_slack_outage_then_ambiguous_timeouts_then_recovery_delivers_each_alert_once_in_order(tmp_path):
-    items = [(f"{word}-{i}", f"{word.title()} sighting number {i}", "seen near the river")
+    items = [(f"{word}-{i}", f"{word.title()} sighting number {i}", prose(f"{word}-{i}"))
              for i in range(PER_CHANNEL) for word in CHANNELS]
     store = await open_store(f"sqlite:///{tmp_path / 'ww.db'}")
     fetcher = HttpFetcher(timeout_s=5, allow_private_networks=True)

@@ -30,6 +30,7 @@ from tests.test_scale_harness import (
     base_env,
     jsonl_records,
     log_records,
+    prose,
     rss,
     slack_keys,
     tail,
@@ -50,7 +51,7 @@ def items(feed: int, rounds: int) -> list[tuple[str, str, str]]:
     for r in range(rounds, 0, -1):
         for i in range(ITEMS):
             word = list(SLACK)[(feed + i) % 2]
-            out.append((f"{feed}-{r}-{i}", f"Kupiansk {word} report {feed}-{r}-{i}", "Officials said so."))
+            out.append((f"{feed}-{r}-{i}", f"Kupiansk {word} report {feed}-{r}-{i}", prose(f"{feed}-{r}-{i}")))
     return out
 
 

@@ -17,7 +17,7 @@ import pytest
 from bot.adapters.sql_store import open_store
 from tests.conftest import _admin, _run
 from tests.feedserver import FeedServer
-from tests.test_scale_harness import Bot, base_env, jsonl_records, rss, tail, wait_until
+from tests.test_scale_harness import Bot, base_env, jsonl_records, prose, rss, tail, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(240)]
 
@@ -26,7 +26,7 @@ OUTAGE_S = 4.0
 
 
 def items(feed: int, rounds: int) -> list[tuple[str, str, str]]:
-    return [(f"{feed}-{r}-{i}", f"Kupiansk update {feed}-{r}-{i}", "Officials said so.")
+    return [(f"{feed}-{r}-{i}", f"Kupiansk update {feed}-{r}-{i}", prose(f"{feed}-{r}-{i}"))
             for r in range(rounds, 0, -1) for i in range(3)]
 
 
