@@ -72,6 +72,9 @@ log = logging.getLogger("wirewatch.service")
 
 Clock = Callable[[], datetime]
 
+#: Chat input is untrusted: a query or URL longer than this is refused before it is parsed or compiled.
+MAX_COMMAND_ARGUMENT = 1000
+
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
@@ -284,6 +287,9 @@ class Service:
         """Every chat command, whatever the platform: parse (done by the caller) -> here -> render.
         Raises ``UsageError`` (with the text to show) for anything the caller got wrong or may not do."""
         name = command.name
+        if len(command.argument) > MAX_COMMAND_ARGUMENT:
+            raise UsageError(f"that is {len(command.argument)} characters; a watch query or feed URL may have at "
+                             f"most {MAX_COMMAND_ARGUMENT}. Split a long query into several watches.")
         if command.group == "feed" and command.action in ("add", "remove") and not may_manage_feeds(
             self.config.feed_admins, caller
         ):

@@ -81,7 +81,10 @@ def blocked_address_reason(address: str | ipaddress.IPv4Address | ipaddress.IPv6
     except ValueError:
         return "an address that cannot be checked"
     if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in _NAT64 else None)
+        # IPv4 carried inside IPv6: mapped (::ffff:a.b.c.d), NAT64 (64:ff9b::/96) and 6to4 (2002:AABB:CCDD::/48),
+        # each of which some networks route to the embedded IPv4 host; judge that host.
+        embedded = ip.ipv4_mapped or ip.sixtofour or (
+            ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in _NAT64 else None)
         if embedded is not None:
             inner = blocked_address_reason(embedded)
             return f"{inner} (IPv4 inside IPv6)" if inner else None
