@@ -58,7 +58,7 @@ from bot.core.textfold import FoldedText, fold
 __all__ = ["Matcher", "PlaceResolver", "check_query", "compile_regex", "match_query", "needs_places"]
 
 MAX_HITS_PER_TERM = 20  # per field: enough to show where, without flooding an alert
-MAX_TOKEN_MEMO = 300_000  # distinct tokens remembered; the memo starts over beyond (a long-running bot)
+MAX_TOKEN_MEMO = 100_000  # distinct tokens remembered; the memo starts over beyond (bounds a long-running bot)
 SAMPLE_EVERY = 16  # after the first WARMUP_SAMPLES entries, one entry in this many updates the statistics
 WARMUP_SAMPLES = 16
 REPLAN_AT = (16, 64, 256, 1024, 4096)  # sample counts at which triggers are re-planned (then every 4096)
@@ -396,7 +396,10 @@ class Matcher:
                 anchor = words[0] if len(words) == 1 else min(
                     words, key=lambda w: (likelihood(("word", w)), -len(w)))
                 anchors.setdefault(anchor, []).append(aid)
-        self._anchors = {w: tuple(a) for w, a in anchors.items()}
+        new = {w: tuple(a) for w, a in anchors.items()}
+        if new == self._anchors:
+            return
+        self._anchors = new
         self._seen.clear()
         self._words_of.clear()
         self._word_tokens.clear()

@@ -867,7 +867,7 @@ class Places:
 
 _TOKEN_SPAN = re.compile(r"\S+")
 _SENTENCE_END = ".!?…:;\n"
-MAX_TOKEN_MEMO = 300_000
+MAX_TOKEN_MEMO = 100_000  # tokens whose key is remembered (a few MB); the memo starts over beyond
 
 
 class PlaceScanner:
