@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("query")
     s.add_argument("--json", action="store_true")
 
+    s = sub.add_parser("assess", help="how the article on stdin (JSON {title,text,...} or text) is sourced")
+    s.add_argument("--json", action="store_true", help="one JSON object: grade, score, reasons, signals")
+
     feed = sub.add_parser("feed", help="add, list or remove feeds").add_subparsers(
         dest="action", metavar="ACTION", parser_class=_Parser)
     feed.required = True
@@ -235,6 +238,17 @@ async def cmd_match(args, settings: Settings) -> int:
 
 def read_article(raw: str) -> tuple[str, str]:
     """An article on stdin: a JSON object with title and text (or summary), or plain text."""
+    fields = read_article_fields(raw)
+    return fields["title"], fields["text"]
+
+
+ARTICLE_FIELDS = ("title", "text", "url", "outlet", "published", "author")
+
+
+def read_article_fields(raw: str) -> dict[str, str]:
+    """Every field of an article on stdin, as strings ("" when absent): a JSON object with ``title``
+    and ``text`` (or ``summary``) and optionally ``url``, ``outlet``, ``published``, ``author``; or
+    plain text, whose first line is the title."""
     stripped = raw.strip()
     if stripped.startswith("{"):
         try:
@@ -243,11 +257,58 @@ def read_article(raw: str) -> tuple[str, str]:
             raise UsageError(f"stdin looks like JSON but does not parse: {exc}") from None
         if not isinstance(data, dict):
             raise UsageError("stdin JSON must be an object with title and text")
-        return str(data.get("title") or ""), str(data.get("text") or data.get("summary") or "")
+        fields = {k: data.get(k) for k in ARTICLE_FIELDS}
+        fields["text"] = data.get("text") or data.get("summary")
+        for k, v in fields.items():
+            if v is not None and not isinstance(v, str):
+                raise UsageError(f"stdin JSON field {k!r} must be a string, got {type(v).__name__}")
+        return {k: (v or "") for k, v in fields.items()}
     if not stripped:
         raise UsageError("nothing on stdin: pipe in an article as JSON {\"title\": ..., \"text\": ...} or text")
     first, _, rest = stripped.partition("\n")
-    return first.strip(), rest.strip()
+    return {**dict.fromkeys(ARTICLE_FIELDS, ""), "title": first.strip(), "text": rest.strip()}
+
+
+def _read_stdin() -> str:
+    """stdin as UTF-8 text; bytes that are not UTF-8 are a usage error, not a traceback."""
+    data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
+    if isinstance(data, str):
+        return data
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"stdin is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+async def cmd_assess(args, settings: Settings) -> int:
+    """``wirewatch assess``: the sourcing assessment of one article, as an alert would carry it. It
+    describes sourcing as presented in the text, not whether the claims are true."""
+    from bot.adapters.lexicons import load_lexicons
+    from bot.core.sourcing import Article, assess
+
+    fields = read_article_fields(_read_stdin())
+    if not (fields["title"] or fields["text"]):
+        raise UsageError("the article has neither a title nor a text: give JSON {\"title\": ..., \"text\": ...}")
+    published = None
+    if fields["published"]:
+        try:
+            published = datetime.fromisoformat(fields["published"].replace("Z", "+00:00"))
+        except ValueError:
+            raise UsageError(f"published {fields['published']!r} is not an ISO 8601 date "
+                             "(e.g. 2025-03-10T12:00:00Z)") from None
+    article = Article(title=fields["title"], text=fields["text"], url=fields["url"], outlet=fields["outlet"],
+                      published=published, author=fields["author"])
+    result = assess(article, load_lexicons())
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False))
+        return 0
+    print(result.reasons)
+    print(f"grade {result.grade}, score {result.score}/100 (how the text presents its sourcing; not a verdict "
+          "on whether it is true)")
+    for rule in result.signals.get("points", ()):
+        if rule["points"] or rule["reason"]:
+            print(f"  {rule['points']:+5g}  {rule['reason']}")
+    return 0
 
 
 async def cmd_feed(args, settings: Settings) -> int:
@@ -443,7 +504,7 @@ async def cmd_demo(args, settings: Settings) -> int:
 
 
 _HANDLERS = {
-    "run": cmd_run, "poll": cmd_poll, "parse": cmd_parse, "match": cmd_match, "feed": cmd_feed,
+    "run": cmd_run, "poll": cmd_poll, "parse": cmd_parse, "match": cmd_match, "assess": cmd_assess, "feed": cmd_feed,
     "watch": cmd_watch, "import-opml": cmd_import_opml, "export-opml": cmd_export_opml, "db": cmd_db,
     "demo": cmd_demo, "bench": cmd_bench, "discord": cmd_discord, "digest": cmd_digest,
 }
