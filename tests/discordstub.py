@@ -6,7 +6,8 @@ threads from a message, interaction callbacks, follow-ups and the original respo
 request with the JSON as discord.py serialised it, stores messages per channel (a thread is a channel
 whose id is its starter message's), honours ``nonce`` + ``enforce_nonce`` like Discord (the same nonce
 from the same author returns the first message), and can be scripted to fail the next requests of a
-route. Fidelity rules learnt from discord.py 2.7 (reference/chat.md §3.4): JSON answers carry
+route. Messages sent with files (multipart: ``payload_json`` and ``files[N]``) are parsed like
+Discord does; the files are recorded on the call and become the message's ``attachments``. Fidelity rules learnt from discord.py 2.7 (reference/chat.md §3.4): JSON answers carry
 ``Content-Type: application/json`` exactly; every 429 carries a ``Via`` header and a JSON body with
 ``retry_after``; absent fields are omitted, never ``null``.
 """
@@ -14,6 +15,8 @@ route. Fidelity rules learnt from discord.py 2.7 (reference/chat.md §3.4): JSON
 from __future__ import annotations
 
 import asyncio
+import email.parser
+import email.policy
 import itertools
 import json
 from dataclasses import dataclass, field
@@ -39,6 +42,15 @@ class Call:
     headers: dict[str, str]
     query: dict[str, str]
     json: Any
+    files: list["Upload"] = field(default_factory=list)  # the files of a multipart request, in order
+
+
+@dataclass
+class Upload:
+    name: str  # "files[0]"
+    filename: str
+    content_type: str
+    data: bytes
 
 
 @dataclass
@@ -143,9 +155,15 @@ class DiscordStub:
     def _wrap(self, route: str, handler):
         async def serve(request: web.Request) -> web.StreamResponse:
             raw = await request.read()
-            body = json.loads(raw) if raw and request.content_type == "application/json" else None
+            body, files = None, []
+            if raw and request.content_type == "application/json":
+                body = json.loads(raw)
+            elif raw and request.content_type == "multipart/form-data":
+                body, files = _multipart(request.headers["Content-Type"], raw)
+            request["files"] = files
             self.calls.append(Call(route, request.method, request.path,
-                                   {k.lower(): v for k, v in request.headers.items()}, dict(request.query), body))
+                                   {k.lower(): v for k, v in request.headers.items()}, dict(request.query), body,
+                                   files))
             self._changed.set()
             script = self._script.get(route)
             if script:
@@ -179,9 +197,14 @@ class DiscordStub:
         self.commands[scope] = answered
         return _json(answered)
 
-    def _message(self, channel: str, body: dict[str, Any], author: dict[str, Any]) -> dict[str, Any]:
+    def _message(self, channel: str, body: dict[str, Any], author: dict[str, Any],
+                 files: list[Upload] = ()) -> dict[str, Any]:
+        attachments = [{"id": str(next(self._ids)), "filename": f.filename, "size": len(f.data),
+                        "url": f"https://cdn.example/{f.filename}", "proxy_url": f"https://media.example/{f.filename}",
+                        "content_type": "image/png" if f.filename.endswith(".png") else f.content_type}
+                       for f in files]
         message = {"id": str(next(self._ids)), "channel_id": channel, "type": 0, "content": body.get("content") or "",
-                   "embeds": body.get("embeds") or [], "attachments": [], "mentions": [], "mention_roles": [],
+                   "embeds": body.get("embeds") or [], "attachments": attachments, "mentions": [], "mention_roles": [],
                    "mention_everyone": False, "pinned": False, "tts": False, "timestamp": TIMESTAMP,
                    "edited_timestamp": None, "flags": body.get("flags") or 0, "author": author,
                    "components": []}
@@ -199,7 +222,7 @@ class DiscordStub:
             for old in stored:
                 if old.get("nonce") == body["nonce"] and old["author"]["id"] == BOT_ID:
                     return _json(old)  # Discord: "that message will be returned and no new message created"
-        message = self._message(channel, body, user(BOT_ID, "wirewatch", bot=True))
+        message = self._message(channel, body, user(BOT_ID, "wirewatch", bot=True), request.get("files") or [])
         stored.append(message)
         return _json(message)
 
@@ -230,6 +253,21 @@ class DiscordStub:
 
     def _followup(self, request, body):
         return _json(self._message(CHANNEL_ID, body or {}, user(BOT_ID, "wirewatch", bot=True)))
+
+
+def _multipart(content_type: str, raw: bytes) -> tuple[Any, list[Upload]]:
+    """discord.py's multipart body: ``payload_json`` (the message JSON) and ``files[N]`` parts."""
+    parsed = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
+    body, files = None, []
+    for part in parsed.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        data = part.get_payload(decode=True) or b""
+        if name == "payload_json":
+            body = json.loads(data)
+        else:
+            files.append(Upload(name, part.get_filename() or "", part.get_content_type(), data))
+    return body, files
 
 
 # ---- what the gateway delivers: INTERACTION_CREATE -------------------------------------------------------

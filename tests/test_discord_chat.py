@@ -290,7 +290,7 @@ async def drive(stub: DiscordStub, chat: DiscordChat, payload: dict) -> list:
 
 
 async def test_watch_add_answers_in_the_channel_and_the_watch_alerts_this_channel(stub, chat, service):
-    [call] = await drive(stub, chat, interaction("watch", "add", {"query": "place:Kupiansk OR @everyone"}))
+    [call] = await drive(stub, chat, interaction("watch", "add", {"query": "Kupiansk OR @everyone"}))
     assert call.path.endswith("/callback") and call.query == {"with_response": "1"}
     assert call.json["type"] == 4
     data = call.json["data"]

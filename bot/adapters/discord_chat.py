@@ -22,6 +22,9 @@ The sender's promises, and how:
   with the reason and do not hold up other channels.
 - *Follow-ups* go in a thread started from the alert message (a thread started from a message has the
   message's id, so a second follow-up finds it), or as a reply to it where threads are not allowed.
+- *Digests* are several messages in order (10 embeds and 6,000 characters each), each with its own
+  nonce and its key in the footer, the chart PNG attached to the first; a retry posts only the parts
+  the channel does not show yet.
 
 Embed rendering lives beside this module in ``discord_embeds``; the composition root passes its
 functions in (``render_delivery``, ``reply_content``), since adapters never import one another.
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import logging
 from typing import Any, Awaitable, Callable, Mapping, Sequence
 
@@ -82,6 +86,8 @@ ReplyRenderer = Callable[[Reply, str], str]
 #: what the user has typed so far of a place name -> place names to offer (the gazetteer's lookup)
 PlaceSuggester = Callable[[str], Sequence[str]]
 CommandRunner = Callable[[Command, Caller], Awaitable[Reply]]
+#: a digest's payload -> PNG bytes (``digest_chart.render_png``, bound by bot/app)
+ChartRenderer = Callable[[Mapping[str, Any]], bytes]
 
 NO_MENTIONS = discord.AllowedMentions.none()
 
@@ -158,9 +164,11 @@ class DiscordNotifier:
 
     def __init__(self, session: DiscordSession, render: Renderer, *,
                  thread_name: Callable[[Mapping[str, Any]], str] = lambda payload: "wirewatch follow-ups",
-                 history_lookback: int = HISTORY_LOOKBACK, timeout_s: float = SEND_TIMEOUT_S):
+                 history_lookback: int = HISTORY_LOOKBACK, timeout_s: float = SEND_TIMEOUT_S,
+                 chart: ChartRenderer | None = None):
         self.session = session
         self.render = render
+        self.chart = chart  # a digest's payload -> PNG bytes, attached to its first message
         self.thread_name = thread_name  # follow-up payload -> thread name (``discord_embeds.thread_name``)
         self.history_lookback = history_lookback
         self.timeout_s = timeout_s
@@ -172,11 +180,16 @@ class DiscordNotifier:
             return SendResult.permanent(f"{target!r} is not a Discord channel ID")
         try:
             message = self.render(delivery.kind, delivery.payload)
+            parts = [dict(m) for m in message["messages"]] if delivery.kind == "digest" else []
             embeds = [discord.Embed.from_dict(dict(e)) for e in message.get("embeds") or ()]
         except (KeyError, TypeError, ValueError) as exc:  # our bug or an unknown kind: keep it for a human
             return SendResult.permanent(f"cannot render this {delivery.kind} for Discord: {exc}")
         try:
             client = await self.session.ready()
+            if parts:  # each part may wait out a rate limit: the budget grows with the parts
+                return await asyncio.wait_for(
+                    self._send_digest(client, int(target), delivery, parts, message.get("chart") or {}, extra),
+                    self.timeout_s * len(parts))
             return await asyncio.wait_for(self._send(client, int(target), delivery, embeds, extra), self.timeout_s)
         except ConfigError as exc:
             log.error("Discord login failed", extra={**extra, "error": str(exc)})
@@ -203,6 +216,66 @@ class DiscordNotifier:
                                         allowed_mentions=NO_MENTIONS)
             return SendResult.sent(str(posted.id))
         return await self._send_followup(client, channel, delivery, embeds, extra)
+
+    async def _send_digest(self, client: discord.Client, channel_id: int, delivery: Delivery,
+                           parts: list[dict[str, Any]], chart: Mapping[str, Any],
+                           extra: Mapping[str, Any]) -> SendResult:
+        """A digest is several messages, in order, each with its own key (``KEY``, ``KEY#2`` ...) as its
+        nonce and at the end of its last footer; the chart PNG is attached to the first. A retry reads the
+        channel's recent history once and posts only the parts that are not there, so a digest cut short
+        by an error or a crash is completed, never repeated (and the chart, part of the first message,
+        goes with it exactly once). The chart is extra: if it cannot be drawn the text still goes."""
+        channel = client.get_partial_messageable(channel_id)
+        key = delivery.dedupe_key
+        keys = [key if n == 1 else f"{key}#{n}" for n in range(1, len(parts) + 1)]
+        posted: dict[str, str] = {}
+        if delivery.outcome_unknown or delivery.attempts > 1:
+            posted = await self._posted_parts(channel, keys)
+        first = posted.get(keys[0], "")
+        for n, (part, message) in enumerate(zip(keys, parts), 1):
+            if part in posted:
+                continue
+            embeds = [dict(e) for e in message.get("embeds") or ()]
+            footer = dict(embeds[-1].get("footer") or {})
+            footer["text"] = f"{footer.get('text') or 'wirewatch'} · {part}"
+            embeds[-1]["footer"] = footer
+            files: list[discord.File] = []
+            if n == 1:
+                png = await self._chart_png(delivery, extra)
+                if png and chart.get("filename"):
+                    files.append(discord.File(io.BytesIO(png), filename=str(chart["filename"]),
+                                              description=str(chart.get("description") or "") or None))
+                else:  # no attachment to show: drop the reference to it
+                    embeds = [{k: v for k, v in e.items() if k != "image"} for e in embeds]
+            sent = await channel.send(embeds=[discord.Embed.from_dict(e) for e in embeds], files=files,
+                                      nonce=nonce_for(part), allowed_mentions=NO_MENTIONS)
+            first = first or str(sent.id)
+        return SendResult.sent(first)
+
+    async def _chart_png(self, delivery: Delivery, extra: Mapping[str, Any]) -> bytes | None:
+        if self.chart is None:
+            return None
+        try:
+            return await asyncio.to_thread(self.chart, delivery.payload)  # matplotlib: a few hundred ms
+        except Exception:  # noqa: BLE001 - the chart is extra: log it with the traceback, send the text
+            log.exception("digest chart could not be drawn; sending the digest without it", extra=extra)
+            return None
+
+    async def _posted_parts(self, channel: discord.PartialMessageable, keys: Sequence[str]) -> dict[str, str]:
+        """Part key -> message id, for the parts of a digest found in the channel's recent history."""
+        found: dict[str, str] = {}
+        try:
+            async for message in channel.history(limit=self.history_lookback):
+                for embed in message.embeds:
+                    text = embed.footer.text or ""
+                    for part in keys:
+                        if text.endswith(" " + part):
+                            found.setdefault(part, str(message.id))
+        except discord.HTTPException as exc:
+            log.warning("cannot read channel history to reconcile; posting with the nonce",
+                        extra={"channel": f"discord:{channel.id}", "platform": "discord", "status": exc.status,
+                               "error": exc.code})
+        return found
 
     async def _send_followup(self, client: discord.Client, channel: discord.PartialMessageable,
                              delivery: Delivery, embeds: list[discord.Embed],
@@ -397,7 +470,9 @@ class DiscordChat:
         if not colon or prefix.lower() not in ("place", "near") or not partial or self.suggest_places is None:
             return []
         choices = []
-        for name in list(self.suggest_places(partial.strip('"')))[:25]:
+        # in a thread: a short prefix over the whole gazetteer can take a few hundred ms
+        names = await asyncio.to_thread(self.suggest_places, partial.strip('"'))
+        for name in list(names)[:25]:
             quoted = f'"{name}"' if (" " in name or "," in name) else name
             value = f"{head} {prefix}:{quoted}".strip()
             if len(value) <= 100:  # Discord's limit on a choice's name and value

@@ -19,11 +19,13 @@ Rules, and why:
 from __future__ import annotations
 
 import re
-from datetime import timezone
+from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 from urllib.parse import quote
 
+from bot.core import digests
 from bot.core.commands import Reply
+from bot.core.digests import Digest
 from bot.core.messages import Alert
 
 TITLE_MAX = 256
@@ -49,6 +51,12 @@ GRADE_COLOURS = {
 UNGRADED_COLOUR = 0x546E7A
 FOLLOWUP_COLOUR = 0x1565C0
 FOOTER_PREFIX = "wirewatch · "  # the footer carries the alert key: the sender finds a posted alert by it
+DIGEST_COLOUR = 0x37474F
+DIGEST_TITLE_MAX = 200  # a story title in a digest line (the link carries the rest)
+#: Characters of each digest message kept free for the sender, which appends the part's outbox key to
+#: the last embed's footer (``digest:YYYY-MM-DD#N`` and a separator: well under this).
+DIGEST_KEY_RESERVE = 80
+DIGEST_FOOTER_MAX = 48  # "wirewatch · daily digest, part 12 of 12": the renderer's own footer
 
 _MARKDOWN = re.compile(r"([\\*_~|`\[\]])")
 _LINE_START = re.compile(r"^(\s*)([#>-])", re.MULTILINE)
@@ -172,7 +180,146 @@ def render_delivery(kind: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         return {"embeds": [alert_embed(Alert.from_payload(payload))]}
     if kind == "followup":
         return {"embeds": [followup_embed(payload)]}
+    if kind == "digest":
+        return render_digest(Digest.from_payload(payload))
     raise ValueError(f"Discord cannot render a {kind!r} delivery yet")
+
+
+def render_webhook_delivery(kind: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """For a Discord webhook: alerts and follow-ups as for the bot; a digest as one message with a
+    text sparkline per group (see ``render_digest_single``)."""
+    if kind == "digest":
+        return render_digest_single(Digest.from_payload(payload))
+    return render_delivery(kind, payload)
+
+
+# ---- digests ------------------------------------------------------------------------------------------
+
+
+def chart_filename(digest: Digest) -> str:
+    """The chart attachment's name; the intro embed shows it with ``attachment://`` + this name."""
+    return f"wirewatch-digest-{digest.local_date}.png"
+
+
+def _masked_target(url: str) -> str | None:
+    """A URL fit for ``[label](url)`` in a description: ``link`` plus parentheses encoded, since a
+    ``)`` would end the link early (and leave the rest of the URL as text a reader could be fooled by)."""
+    target = link(url)
+    return target.replace("(", "%28").replace(")", "%29") if target else None
+
+
+def _story_line(story: digests.DigestStory) -> str:
+    """One story, one item: the linked title, then its facts and Discord's ``<t:UNIX:t>`` (the time in
+    each reader's zone). An item is never split across embeds or messages, so a link is never cut."""
+    title = cut(escape(story.title), DIGEST_TITLE_MAX)
+    target = _masked_target(story.url)
+    head = f"• **[{title}]({target})**" if target else f"• **{title}**"
+    seen = int(story.first_seen_at.timestamp())
+    return f"{head}\n  {escape(digests.story_facts(story))} · first seen <t:{seen}:t>"
+
+
+def _code(text: str) -> str:
+    """Inline code for a command to copy; a backtick inside would end the span, so it is replaced."""
+    return "`" + text.replace("`", "\u02cb") + "`"
+
+
+def _group_embeds(group: digests.DigestGroup, *, top: int | None = None, spark: bool = False) -> list[dict[str, Any]]:
+    """A group as one embed (more when its stories need more than one description): the heading with
+    the count and its change as the title, the top stories, "… and N more" with the command. Coloured
+    by the best sourcing grade shown."""
+    stories = group.stories if top is None else group.stories[:max(top, 0)]
+    more = group.more + len(group.stories) - len(stories)
+    lines = []
+    if spark:
+        lines.append(f"`{digests.sparkline(group.hourly)}` stories per hour, last 24 h")
+    lines += [_story_line(s) for s in stories]
+    if more:
+        lines.append(f"… and {more} more: {_code(group.more_command)}")
+    graded = [s.grade for s in stories if s.grade]
+    colour = GRADE_COLOURS.get(min(graded, key=digests.grade_rank), DIGEST_COLOUR) if graded else DIGEST_COLOUR
+    chunks = digests.pack(lines, DESCRIPTION_MAX) or [""]
+    title = cut(escape(group.heading), TITLE_MAX)
+    embeds = []
+    for n, chunk in enumerate(chunks):
+        embed: dict[str, Any] = {"type": "rich", "title": title if n == 0 else cut(f"{title} (continued)", TITLE_MAX),
+                                 "color": colour}
+        if chunk:
+            embed["description"] = chunk
+        embeds.append(embed)
+    return embeds
+
+
+def _intro_embed(digest: Digest, *, image: str | None) -> dict[str, Any]:
+    lines = []
+    if digest.late:
+        lines.append("\u26a0\ufe0f " + escape(digests.late_note(digest)))
+    lines.append(escape(digests.window_line(digest)))
+    embed: dict[str, Any] = {"type": "rich", "title": cut(escape(digests.headline(digest)), TITLE_MAX),
+                             "description": cut("\n".join(lines), DESCRIPTION_MAX), "color": DIGEST_COLOUR,
+                             "timestamp": datetime.fromisoformat(digest.window_end).astimezone(timezone.utc).isoformat()}
+    if image:
+        embed["image"] = {"url": f"attachment://{image}"}
+    return embed
+
+
+def _footers(messages: list[list[Mapping[str, Any]]]) -> list[dict[str, Any]]:
+    """Messages as JSON, the last embed of each with a footer saying which part it is (the sender
+    appends the part's key to it: how a retry finds the parts already posted)."""
+    out = []
+    for n, embeds in enumerate(messages, 1):
+        embeds = [dict(e) for e in embeds]
+        part = f", part {n} of {len(messages)}" if len(messages) > 1 else ""
+        embeds[-1]["footer"] = {"text": f"{FOOTER_PREFIX}daily digest{part}"}
+        out.append({"embeds": embeds})
+    return out
+
+
+def render_digest(digest: Digest) -> dict[str, Any]:
+    """A digest for the bot: ``{"messages": [{"embeds": [...]}, ...], "chart": {"filename",
+    "description"}}``, in order.
+
+    Layout: an intro embed (headline, late note, window; the chart as its image, attached by the
+    sender to the first message), then per group one embed (see ``_group_embeds``). Embeds are packed
+    greedily into messages of at most 10 embeds and 6,000 characters less ``DIGEST_KEY_RESERVE`` (the
+    sender's key in the footer); a story line is never split, so no link is ever cut."""
+    image = chart_filename(digest)
+    embeds = [_intro_embed(digest, image=image)]
+    for group in digest.groups:
+        embeds += _group_embeds(group)
+    messages = _footers(pack_embeds(embeds, budget=MESSAGE_EMBEDS_TOTAL_MAX - DIGEST_KEY_RESERVE - DIGEST_FOOTER_MAX))
+    labels = ", ".join(g.label for g in digest.groups[:6]) or "no stories"
+    chart = {"filename": image,
+             "description": cut(f"Stories first seen per hour over the last 24 hours: {labels}", 1000)}
+    return {"messages": messages, "chart": chart}
+
+
+def render_digest_single(digest: Digest) -> dict[str, Any]:
+    """A digest as ONE message, for a Discord webhook, with a text sparkline per group (a webhook
+    posts JSON here, no attachment).
+
+    Why one: Execute Webhook has no nonce and a webhook cannot read the channel, so a digest in several
+    messages, retried after its second part failed, would repeat its first part. Instead it is shortened
+    until it fits: fewer stories per group (5, 3, 1, none: "… and N more" says how many and the command
+    lists them), and beyond 8 groups the rest are named in one last embed."""
+    shown_groups = list(digest.groups)
+    rest: list[digests.DigestGroup] = []
+    if len(shown_groups) > EMBEDS_MAX - 1:
+        shown_groups, rest = shown_groups[:EMBEDS_MAX - 2], shown_groups[EMBEDS_MAX - 2:]
+    tail = []
+    if rest:
+        names = ", ".join(f"{escape(g.label)} ({g.count})" for g in rest)
+        tail = [{"type": "rich", "title": f"{len(rest)} more groups", "color": DIGEST_COLOUR,
+                 "description": cut(names, DESCRIPTION_MAX)}]
+    widest = max((len(g.stories) for g in shown_groups), default=0)
+    for top in dict.fromkeys((widest, 3, 1, 0)):
+        embeds = [_intro_embed(digest, image=None)]
+        for group in shown_groups:
+            embeds += _group_embeds(group, top=top, spark=True)
+        embeds += tail
+        packed = pack_embeds(embeds, budget=MESSAGE_EMBEDS_TOTAL_MAX - DIGEST_FOOTER_MAX)
+        if len(packed) == 1:
+            break
+    return _footers(packed[:1])[0]
 
 
 def thread_name(payload: Mapping[str, Any]) -> str:
@@ -181,15 +328,16 @@ def thread_name(payload: Mapping[str, Any]) -> str:
     return cut(f"Follow-ups: {title}" if title else "wirewatch follow-ups", THREAD_NAME_MAX)
 
 
-def pack_embeds(embeds: Iterable[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
-    """Split embeds into messages greedily, in order: at most 10 per message and 6,000 characters
-    together (a digest of many stories becomes a few messages, never a refused one)."""
+def pack_embeds(embeds: Iterable[Mapping[str, Any]], *,
+                budget: int = MESSAGE_EMBEDS_TOTAL_MAX) -> list[list[Mapping[str, Any]]]:
+    """Split embeds into messages greedily, in order: at most 10 per message and ``budget`` (6,000)
+    characters together (a digest of many stories becomes a few messages, never a refused one)."""
     messages: list[list[Mapping[str, Any]]] = []
     current: list[Mapping[str, Any]] = []
     size = 0
     for embed in embeds:
         n = embed_length(embed)
-        if current and (len(current) == EMBEDS_MAX or size + n > MESSAGE_EMBEDS_TOTAL_MAX):
+        if current and (len(current) == EMBEDS_MAX or size + n > budget):
             messages.append(current)
             current, size = [], 0
         current.append(embed)

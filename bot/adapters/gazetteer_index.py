@@ -322,6 +322,46 @@ class SqliteGazetteer:
         return [r[0] for r in self._db.execute("SELECT key FROM word_keys WHERE word = ?", (token_key,))]
 
 
+def suggest_places(path: Path | str, typed: str, *, limit: int = 25) -> list[str]:
+    """Place names for autocomplete (Discord's ``place:Kup…``): places with a name whose key starts
+    with the key of what was typed, each once: places whose own name (or its transliteration) matches
+    first, then those matched only by another language's exonym; most populous first within each.
+
+    Why keys: typing ``Kupya`` or ``Куп'я`` finds Kupiansk as a ``place:`` query would (the same folding
+    and transliteration). Each place is offered under the spelling that matched when it has one, else
+    its main name; homonyms get their region (``Petropavlivka,Kharkiv``, which ``place:`` understands).
+    Read-only and never builds: an autocomplete must answer within Discord's 3 s, so with no index yet
+    (or a broken one) it offers nothing. Its own short-lived connection, so it never waits for the
+    matcher's lock or shares a connection across threads."""
+    key = name_key(typed or "")
+    if not key or len((typed or "").strip()) < 2 or limit <= 0:  # one letter would list half the world
+        return []
+    upper = key[:-1] + chr(ord(key[-1]) + 1)
+    try:
+        db = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return []
+    try:
+        rows = db.execute(
+            "SELECT p.id, p.name, p.cc, p.region, p.names, MAX(k.strong) AS strong FROM name_keys k "
+            "JOIN places p ON p.id = k.place_id WHERE k.key >= ? AND k.key < ? GROUP BY p.id "
+            "ORDER BY strong DESC, p.population DESC, p.id LIMIT ?", (key, upper, limit * 2)).fetchall()
+    except sqlite3.Error:
+        return []
+    finally:
+        db.close()
+    picked: list[tuple[str, str]] = []  # (spelling, region or country)
+    for _pid, name, cc, region, names, _strong in rows:
+        spellings = [name] + [n for n in json.loads(names or "[]") if n != name]
+        spelling = next((n for n in spellings if name_key(n).startswith(key)), name)
+        picked.append((spelling, region or cc))
+    count: dict[str, int] = {}
+    for spelling, _ in picked:
+        count[spelling.casefold()] = count.get(spelling.casefold(), 0) + 1
+    out = [f"{s},{where}" if count[s.casefold()] > 1 and where else s for s, where in picked]
+    return list(dict.fromkeys(out))[:limit]
+
+
 def open_places(path: Path | str | None = None, *, build: bool = True, progress: Progress | None = None,
                 near_min_population: int = 0, seeds_dir: Path | None = None,
                 countries: Iterable[str] | None = None) -> Places:

@@ -17,7 +17,7 @@ from bot import PROJECT_URL, __version__
 from bot.adapters.console import ConsoleNotifier
 from bot.adapters.digest_chart import render_png
 from bot.adapters.discord_chat import DiscordChat, DiscordNotifier, DiscordSession
-from bot.adapters.gazetteer_index import LazyPlaces
+from bot.adapters.gazetteer_index import LazyPlaces, suggest_places
 from bot.adapters.http_fetcher import HttpFetcher
 from bot.adapters.jsonl import JsonlNotifier
 from bot.adapters.lexicons import load_lexicons
@@ -105,7 +105,7 @@ async def build_app(
             functools.partial(render_delivery, tz=settings.zone), chart=render_png,
         )
     webhooks = WebhookNotifier(  # alert-only destinations; URLs from WIREWATCH_WEBHOOK_<NAME>
-        settings.webhooks, render_discord=discord_embeds.render_delivery,
+        settings.webhooks, render_discord=discord_embeds.render_webhook_delivery,
         render_slack=functools.partial(slack_blocks.render_webhook_delivery, tz=settings.zone),
         secret=settings.webhook_secret,
     )
@@ -115,9 +115,10 @@ async def build_app(
     if settings.discord_bot_token:  # one client: the sender uses REST only, the front end adds the gateway
         discord_session = DiscordSession(settings.discord_bot_token, settings.discord_api_url)
         notifiers["discord"] = DiscordNotifier(discord_session, discord_embeds.render_delivery,
-                                               thread_name=discord_embeds.thread_name)
+                                               thread_name=discord_embeds.thread_name, chart=render_png)
+    places = gazetteer(settings)
     service = Service(store, fetcher, parser, notifiers, config=service_config(settings), metrics=metrics,
-                      places=gazetteer(settings),
+                      places=places,
                       lexicons=load_lexicons())
     slack = None
     if settings.slack_bot_token:
@@ -129,6 +130,7 @@ async def build_app(
     discord = None
     if discord_session is not None:
         discord = DiscordChat(discord_session, service.run_command, discord_embeds.reply_content,
+                              suggest_places=functools.partial(suggest_places, places.path),
                               admin_permission=settings.discord_admin_permission)
     try:
         yield App(settings=settings, service=service, slack=slack, discord=discord)
