@@ -32,6 +32,7 @@ USER_ID = "1400000000000000001"
 TIMESTAMP = "2026-11-26T06:03:00.000000+00:00"
 MANAGE_GUILD = 1 << 5
 MEMBER = 1024 | 2048  # view channel, send messages: an ordinary member
+PASS = 0  # a scripted step that answers normally (``fail(..., after=N)``)
 
 
 @dataclass
@@ -125,12 +126,14 @@ class DiscordStub:
     # ---- scripting and reading the record ---------------------------------------------------------
 
     def fail(self, route: str, *, status: int, code: int = 0, message: str = "", retry_after: float = 0.0,
-             headers: dict[str, str] | None = None, times: int = 1, disconnect: bool = False) -> None:
-        """The next ``times`` requests of ``route`` answer like this (a 429 gets ``Via`` unless
-        ``headers`` says otherwise, as Discord's own answers have it)."""
+             headers: dict[str, str] | None = None, times: int = 1, disconnect: bool = False,
+             after: int = 0) -> None:
+        """The next ``times`` requests of ``route`` (after ``after`` that are answered normally) answer
+        like this (a 429 gets ``Via`` unless ``headers`` says otherwise, as Discord's own answers have it)."""
         if status == 429 and headers is None:
             headers = {"Via": "1.1 google", "Retry-After": str(max(int(retry_after), 1)),
                        "X-RateLimit-Scope": "user"}
+        self._script.setdefault(route, []).extend(Scripted(PASS) for _ in range(after))
         self._script.setdefault(route, []).extend(
             Scripted(status, code, message, retry_after, dict(headers or {}), disconnect) for _ in range(times))
 
@@ -166,8 +169,8 @@ class DiscordStub:
                                    files))
             self._changed.set()
             script = self._script.get(route)
-            if script:
-                step = script.pop(0)
+            step = script.pop(0) if script else None
+            if step is not None and step.status != PASS:
                 if step.disconnect:
                     handler(request, body)
                     assert request.transport is not None
