@@ -4,21 +4,26 @@ own code, outcomes for every kind of answer, and the whole path through the comp
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import json
 import logging
 from datetime import datetime
 
 import pytest
+from aiohttp import web
 
 from bot.adapters import discord_embeds, slack_blocks
 from bot.adapters.webhooks import WebhookNotifier, sign, verify
 from bot.app.bootstrap import build_app
 from bot.app.settings import Settings
+from bot.core.digests import render_text, sparkline
 from bot.core.messages import Alert, AlertHit, AlertWatch
 from bot.core.models import Delivery, DeliveryStatus, SendStatus
 from tests.feedserver import FeedServer
+from tests.test_discord_digest import base, many_groups
 from tests.test_slack_e2e import NEW, OLD, UNRELATED, rss
-from tests.webhookstub import WebhookStub
+from tests.webhookstub import WebhookStub, receiver_verifies
 
 SECRET = "whsec-test-0123456789"
 DISCORD_PATH = "/api/webhooks/1234567890/tok-en"
@@ -36,8 +41,8 @@ async def hooks():
 def notifier(hooks: WebhookStub, *, secret: str = SECRET, clock=None) -> WebhookNotifier:
     urls = {"desk": hooks.url(DISCORD_PATH), "team": hooks.url(SLACK_PATH), "ops": hooks.url(GENERIC_PATH)}
     kwargs = {"clock": clock} if clock else {}
-    return WebhookNotifier(urls, render_discord=discord_embeds.render_delivery,
-                           render_slack=slack_blocks.render_delivery, secret=secret, **kwargs)
+    return WebhookNotifier(urls, render_discord=discord_embeds.render_webhook_delivery,
+                           render_slack=slack_blocks.render_webhook_delivery, secret=secret, **kwargs)
 
 
 def delivery(destination: str, key: str = "ww-1", *, kind: str = "alert", payload=None) -> Delivery:
@@ -250,3 +255,100 @@ async def test_each_webhook_kind_gets_one_alert_and_a_restart_sends_nothing_more
     generic = hooks.posts(GENERIC_PATH)[0]
     assert generic.verified and generic.json["data"]["url"] == "https://wire.example/2?a=1&b=2"
     assert {d.message_ref for d in sent if d.destination == "discord-webhook:desk"} == {"1100000000000000001"}
+
+
+# ---- digests: one message to a Discord webhook, text with sparklines to a generic one -------------------
+
+
+def digest_delivery(destination: str, digest=None) -> Delivery:
+    digest = digest or base()
+    return Delivery(id=8, destination=destination, dedupe_key="digest:2025-03-30", kind="digest",
+                    payload=digest.to_payload(), attempts=1)
+
+
+@pytest.mark.parametrize("size", ["small", "30-groups"])
+async def test_a_digest_to_a_discord_webhook_is_one_message_with_sparklines(hooks, sender, size):
+    digest = base() if size == "small" else many_groups()
+    result = await sender.send(digest_delivery("discord-webhook:desk", digest))
+    assert result.status is SendStatus.SENT
+    [post] = hooks.posts(DISCORD_PATH)
+    body = post.json
+    assert body["allowed_mentions"] == {"parse": []} and "content" not in body
+    assert 2 <= len(body["embeds"]) <= discord_embeds.EMBEDS_MAX
+    assert sum(discord_embeds.embed_length(e) for e in body["embeds"]) <= discord_embeds.MESSAGE_EMBEDS_TOTAL_MAX
+    assert body["embeds"][0]["title"].startswith("Daily digest · ") and "image" not in body["embeds"][0]
+    assert body["embeds"][1]["description"].startswith(f"`{sparkline(digest.groups[0].hourly)}` stories per hour")
+
+
+async def test_a_digest_to_a_generic_webhook_carries_its_text_with_sparklines(hooks, sender):
+    result = await sender.send(digest_delivery("webhook:ops"))
+    assert result.status is SendStatus.SENT
+    [post] = hooks.posts(GENERIC_PATH)
+    assert post.verified and post.headers["x-wirewatch-delivery"] == "digest:2025-03-30"
+    document = post.json
+    assert document["event"] == "digest" and document["data"] == base().to_payload()
+    assert document["text"] == render_text(base()) and sparkline(base().groups[0].hourly) in document["text"]
+
+
+# ---- at-least-once: a POST that timed out is sent again; the receiver drops it by X-Wirewatch-Delivery ---
+
+
+class DedupingReceiver:
+    """A receiver written the way the README tells one to: verify the signature, then drop a delivery id
+    it has processed already. Its first answer hangs (the work is done, the answer never arrives in
+    time), as when a proxy or a slow database holds the response past wirewatch's timeout."""
+
+    def __init__(self, secret: str):
+        self.secret = secret
+        self.seen: set[str] = set()
+        self.processed: list[dict] = []
+        self.requests: list[tuple[str, str, bytes]] = []  # (delivery id, signature, raw body)
+        self.hang_first = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def __aenter__(self) -> "DedupingReceiver":
+        app = web.Application()
+        app.router.add_post("/hook", self.handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/hook"
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self.hang_first.set()
+        assert self._runner is not None
+        await self._runner.cleanup()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        delivery = request.headers.get("X-Wirewatch-Delivery", "")
+        signature = request.headers.get("X-Wirewatch-Signature", "")
+        self.requests.append((delivery, signature, raw))
+        if not receiver_verifies(self.secret, signature, raw):
+            return web.Response(status=401, text="bad signature")
+        if delivery in self.seen:
+            return web.Response(status=200, text="duplicate: already processed")
+        self.processed.append(json.loads(raw))
+        self.seen.add(delivery)
+        if len(self.requests) == 1:
+            await self.hang_first.wait()  # processed, but the answer does not come back in time
+        return web.Response(status=202, text="accepted")
+
+
+async def test_a_generic_webhook_retried_after_a_timeout_is_processed_once_by_its_delivery_id():
+    async with DedupingReceiver(SECRET) as receiver:
+        sender = WebhookNotifier({"ops": receiver.url}, render_discord=discord_embeds.render_delivery,
+                                 render_slack=slack_blocks.render_delivery, secret=SECRET, timeout_s=0.5)
+        try:
+            first = await sender.send(delivery("webhook:ops", "ww-7"))
+            assert first.status is SendStatus.RETRY and first.error.startswith("outcome unknown")
+            retry = await sender.send(dataclasses.replace(delivery("webhook:ops", "ww-7"), attempts=2))
+            assert retry.status is SendStatus.SENT
+        finally:
+            await sender.close()
+    assert [r[0] for r in receiver.requests] == ["ww-7", "ww-7"], "the same delivery id on the retry"
+    assert [json.loads(r[2])["id"] for r in receiver.requests] == ["ww-7", "ww-7"]
+    assert all(receiver_verifies(SECRET, sig, raw) for _, sig, raw in receiver.requests)
+    assert len(receiver.processed) == 1 and receiver.processed[0]["data"]["alert_key"] == "ww-7"

@@ -9,14 +9,21 @@ HTTP POST with aiohttp, so there is no SDK between us and what crosses the wire:
   ``allowed_mentions: {"parse": []}`` sent explicitly, because a webhook has no client default and
   Discord's own default parses every mention; posted with ``?wait=true`` so the answer carries the
   message id. Execute Webhook has no ``nonce``: an ambiguous outcome (timeout, reset) may post twice
-  when retried, the price of alert-only mode (the bot destination ``discord:`` does not have it).
+  when retried, the price of alert-only mode (the bot destination ``discord:`` does not have it). For
+  the same reason a digest is one message (``discord_embeds.render_webhook_delivery``: shortened to
+  fit, a sparkline per group instead of the chart), never parts that a retry could repeat.
 - *Slack*: the ``chat.postMessage`` arguments from ``slack_blocks`` (escaped there: ``&``, ``<``, ``>``
   and broadcast words) without channel or metadata, which incoming webhooks do not take.
 - *Generic*: ``{"event", "id", "sent_at", "data"}`` where ``data`` is the outbox payload (the Alert as
   JSON), signed: ``X-Wirewatch-Signature: t=UNIX,v1=HEX`` with HEX = HMAC-SHA256(secret,
   ``"{t}.{raw body}"``). The timestamp is inside the signed text so a captured request cannot be
-  replayed later; ``id`` (also in ``X-Wirewatch-Delivery``) is stable across retries, so a receiver can
-  drop a repeat. The README shows how to verify.
+  replayed later. The README shows how to verify.
+- *Repeats.* A POST that times out may still have reached the receiver, and the outbox retries it: a
+  webhook has no nonce and no history to look in, so at-least-once is all a sender can promise. For the
+  generic webhook the receiver can make it exactly-once: ``id`` (also in ``X-Wirewatch-Delivery``) is the
+  outbox key, the same on every retry of one delivery (the signature's timestamp is new each time), so
+  the receiver drops a delivery id it has already processed (the README shows how). Discord and Slack
+  webhooks cannot: a copy may appear there after a timeout.
 
 Outcomes follow the Slack and Discord senders: 2xx sent; 429 retried after ``Retry-After`` (or
 Discord's ``retry_after``); 408, 5xx, timeouts and resets retried through the outbox; any other 4xx
@@ -36,6 +43,8 @@ from typing import Any, Callable, Mapping
 
 import aiohttp
 
+from bot.core import digests
+from bot.core.digests import Digest
 from bot.core.models import Delivery, SendResult
 
 log = logging.getLogger("wirewatch.webhooks")
@@ -72,9 +81,13 @@ def verify(secret: str, header: str, body: bytes, *, now: float, tolerance_s: fl
 
 
 def generic_body(delivery: Delivery, sent_at: datetime) -> bytes:
-    """The generic webhook's JSON: compact and UTF-8, exactly the bytes that are signed."""
-    document = {"event": delivery.kind, "id": delivery.dedupe_key, "sent_at": sent_at.isoformat(),
-                "data": dict(delivery.payload)}
+    """The generic webhook's JSON: compact and UTF-8, exactly the bytes that are signed. A digest also
+    carries ``text``: the digest as plain text with a sparkline per group (a receiver that forwards it to
+    a pager or a mail has no chart to show)."""
+    document: dict[str, Any] = {"event": delivery.kind, "id": delivery.dedupe_key, "sent_at": sent_at.isoformat(),
+                                "data": dict(delivery.payload)}
+    if delivery.kind == "digest":
+        document["text"] = digests.render_text(Digest.from_payload(delivery.payload))
     return json.dumps(document, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
 
 
