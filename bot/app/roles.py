@@ -109,7 +109,16 @@ async def run(settings: Settings, role: str, stop: asyncio.Event) -> None:
         if discord is not None:
             health.add_check("discord", discord.check)
         server = HealthServer(health, host=settings.http_host, port=settings.http_port, mount=mount)
-        await server.start()
+        try:
+            await server.start()
+        except OSError as exc:
+            where = f"{settings.http_host}:{settings.http_port}"
+            if mount is not None:  # Slack HTTP mode cannot work without its listener
+                raise ConfigError(f"WIREWATCH_HTTP_HOST/WIREWATCH_HTTP_PORT: cannot listen on {where}: "
+                                  f"{exc.strerror or exc}") from None
+            # Health and metrics are for operators; polling and delivery go on without them.
+            log.error("health and metrics not served: cannot listen on %s (%s); set WIREWATCH_HTTP_PORT",
+                      where, exc.strerror or exc, extra={"host": settings.http_host, "port": settings.http_port})
         try:
             if chat is not None and chat.mode == "socket":
                 await chat.start()
