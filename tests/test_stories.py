@@ -225,3 +225,13 @@ def test_story_keys_are_names_and_numbers():
     keys = story_keys("Glide bomb hits Kupiansk", "A bomb wounded 7 people and 40,000 fled, Oleh Syniehubov said.")
     assert {"kupiansk", "oleh", "syniehubov", "#40000"} <= keys
     assert "#7" not in keys  # single digits say little
+
+
+def test_items_sharing_a_boilerplate_description_stay_separate_stories(lex):
+    """Some feeds give every item the same description; different headlines are different stories."""
+    boiler = ("Read the full story on our website. Subscribe to our newsletter for the latest news from "
+              "the region, updated every hour by our editors in Kharkiv and Kyiv.")
+    titles = ["Bridge over the Oskil damaged by drone strike", "Hospital in Izium reopens surgical wing",
+              "Power restored in Balakliia after overnight attack"]
+    idx, asg = build(lex, [art(f"b{i}", "Regional Desk", t, boiler, i) for i, t in enumerate(titles)])
+    assert len({a.story_id for a in asg}) == 3

@@ -48,6 +48,7 @@ from bot.core.sourcing import (
 DEFAULT_WINDOW = timedelta(hours=72)
 LEAD_WORDS = 60  # title + this many words of text make the "lead" that is shingled and keyed
 COPY_JACCARD = 0.5
+COPY_MIN_TITLE_OVERLAP = 0.2
 MAX_NAMES_SHOWN = 3
 
 
@@ -358,12 +359,15 @@ class StoryIndex:
 
     def match_score(self, w1, k1, s1, w2, k2, s2) -> float:
         """> 0 when two articles are about the same story. WHY these thresholds: a MinHash Jaccard of
-        0.5 on lead shingles is a copy; otherwise the titles must share 40 % of their content words and
-        the leads two names or numbers, or the leads must share four keys with some title overlap."""
+        0.5 on lead shingles is a copy, provided the titles share something (a feed that gives every
+        item the same boilerplate description must not fold its different stories into one alert:
+        a lost alert is worse than a duplicate); otherwise the titles must share 40 % of their content
+        words and the leads two names or numbers, or the leads must share four keys with some title
+        overlap."""
         j = MinHasher.jaccard(s1, s2)
         t = _overlap(w1, w2)
         k = len(k1 & k2)
-        if j >= COPY_JACCARD or (t >= 0.4 and k >= 2) or (k >= 4 and t >= 0.25) or (t >= 0.8 and len(w1) >= 4):
+        if (j >= COPY_JACCARD and t >= COPY_MIN_TITLE_OVERLAP) or (t >= 0.4 and k >= 2) or (k >= 4 and t >= 0.25) or (t >= 0.8 and len(w1) >= 4):
             return 2 * j + t + 0.2 * k
         return 0.0
 
