@@ -55,6 +55,7 @@ at most five, under 200 characters.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable, Mapping
@@ -181,6 +182,10 @@ def _trie_regex(patterns: list[str], keep_case: bool = False) -> str:
     return emit(trie) if trie else ""
 
 
+_RUN = re.compile(r"\w+")
+_ANCHOR_MIN_TEXT = 400  # texts this long are scanned from their literals; shorter ones directly
+
+
 class _Matcher:
     """One trie regex for one (family, category): ``finditer`` yields (start, end, entry).
 
@@ -188,7 +193,7 @@ class _Matcher:
     per alternative was 80 times slower on a 1,000-word article; the entry is found afterwards from
     the matched text (exact phrase first, then the few ``*`` patterns)."""
 
-    __slots__ = ("regex", "regex_ci", "exact", "wild")
+    __slots__ = ("regex", "regex_ci", "exact", "wild", "anchors", "spaced")
 
     def __init__(self, entries: list[LexiconEntry]):
         entries = sorted(entries, key=lambda e: -len(e.pattern))
@@ -212,6 +217,24 @@ class _Matcher:
             self.regex_ci: re.Pattern[str] | None = re.compile(alternation, re.IGNORECASE)
         else:
             self.regex = self.regex_ci = None
+        # The literal every match starts with: each pattern's first word (a ``*`` word's stem), lower-case,
+        # and a short first word with the space after it ("a ", "in "), without those that another one
+        # is a prefix of; with whether the match must start a word there.
+        firsts: set[str] = set()
+        self.spaced = False
+        for pat in (e.pattern.lower().split() for e in entries):
+            if not pat:
+                continue
+            w = pat[0][:-1] if pat[0].endswith("*") and len(pat[0]) > 1 else pat[0]
+            if len(pat) > 1 and len(w) <= 3 and w == pat[0]:
+                w += " "
+                self.spaced = True
+            firsts.add(w)
+        anchors: list[str] = []
+        for w in sorted(firsts, key=len):
+            if not any(w.startswith(f) for f in anchors):
+                anchors.append(w)
+        self.anchors = tuple((w, bool(_RUN.match(w))) for w in anchors)
 
     def _entry(self, matched: str) -> LexiconEntry:
         key = " ".join(matched.split())
@@ -227,7 +250,21 @@ class _Matcher:
         if self.regex is None:
             return
         low = text.lower()
-        if len(low) == len(text):
+        if len(low) == len(text) and len(low) >= _ANCHOR_MIN_TEXT and not (
+                self.spaced and ("  " in low or "\t" in low)):
+            # WHY: at every word the trie regex tries dozens of branches (about 0.3 ms per family over
+            # 1,000 words); ``str.find`` jumps to the few places a first word occurs, and the same regex
+            # is tried there only: the same matches, leftmost first. (A phrase written across a double
+            # space or a tab is why a text with one is scanned in full.)
+            last = -1
+            for pos in self._candidates(low):
+                if pos < last:
+                    continue
+                m = self.regex.match(low, pos)
+                if m is not None:
+                    last = max(m.end(), pos + 1)
+                    yield m.start(), m.end(), self._entry(m.group(0))
+        elif len(low) == len(text):
             for m in self.regex.finditer(low):
                 yield m.start(), m.end(), self._entry(m.group(0))
         else:  # a character whose lower case is longer (rare): match case-insensitively instead
@@ -236,6 +273,16 @@ class _Matcher:
 
     def search(self, text: str) -> tuple[int, int, LexiconEntry] | None:
         return next(iter(self.finditer(text)), None)
+
+    def _candidates(self, low: str) -> list[int]:
+        found: set[int] = set()
+        for lit, word_start in self.anchors:
+            i = low.find(lit)
+            while i >= 0:
+                if not (word_start and i and (low[i - 1].isalnum() or low[i - 1] == "_")):
+                    found.add(i)
+                i = low.find(lit, i + 1)
+        return sorted(found)
 
 
 _EMPTY = _Matcher([])
@@ -528,7 +575,7 @@ _ABBREV = re.compile(
     r"(?:\b(?:Mr|Mrs|Ms|Dr|Gen|Lt|Col|Maj|Sgt|Capt|Gov|Sen|Rep|St|Jr|Sr|Prof|No|Jan|Feb|Aug|Sept|Sep|Oct|Nov|"
     r"Dec|Rev|Adm|Brig|Cpl|Pvt|vs|etc|approx|Ave|Inc|Ltd|Co|Corp|[A-ZА-Я])\.|\b(?:U\.S|U\.K|U\.N|E\.U|a\.m|p\.m)\.)$"
 )
-_SENT_SPLIT = re.compile(r"(?:(?<=[.!?])|(?<=[.!?]\"))\s+(?=[\"'(A-ZА-ЯЁІЇЄҐ0-9])")
+_SENT_SPLIT = re.compile(r"[.!?]\"?(\s+)(?=[\"'(A-ZА-ЯЁІЇЄҐ0-9])")
 _HARD_BOUNDARY = re.compile(r'[;:()\[\]]|"Q\d+[.,!?]?"|\s[\u2014\u2013]\s|\s-\s|\u2014')
 _RIGHT_STOP = re.compile(r'[,.;:()\[\]!?]|"Q\d+|\s[\u2014\u2013-]\s|\b(?:that|who|which|on|in|at|as|after|'
                          r"when|while|because|що|что|on)\b", re.IGNORECASE)
@@ -563,6 +610,12 @@ class _Quote:
     direct: bool
 
 
+# WHY the opening condition is not a look-behind: a pattern that starts with one gets no fast scan for
+# its first character in Python's re. Skipping a match that opened on an apostrophe hides no real
+# quote: the span it consumed holds no other quote mark that could open one.
+_SINGLE_QUOTED = re.compile(r"'(?=\S)([^'\n]{1,300}?)(?<=\S)'(?![\w])")
+
+
 def _find_quotes(text: str) -> list[_Quote]:
     """Paired double quotes within a paragraph (an unclosed one runs to the paragraph's end, the way
     multi-paragraph quotes are written), plus single-quoted spans opened after a space."""
@@ -576,8 +629,11 @@ def _find_quotes(text: str) -> list[_Quote]:
             quotes.append(_Quote(a, b + 1 if j + 1 < len(marks) else b, text[a + 1:b], True))
         pos += len(line) + 1
     taken = [(q.start, q.end) for q in quotes]
-    for m in re.finditer(r"(?:(?<=\s)|(?<=^)|(?<=[(\[]))'(?=\S)([^'\n]{1,300}?)(?<=\S)'(?![\w])", text):
-        if any(a <= m.start() < b for a, b in taken):
+    for m in _SINGLE_QUOTED.finditer(text):
+        a = m.start()
+        if a and not (text[a - 1].isspace() or text[a - 1] in "(["):
+            continue  # an apostrophe ("Russia's"), not an opening quote
+        if any(x <= a < y for x, y in taken):
             continue
         quotes.append(_Quote(m.start(), m.end(), m.group(1), True))
     for q in quotes:
@@ -608,22 +664,63 @@ def _mask(text: str, quotes: list[_Quote]) -> str:
 class _Sentence:
     text: str
     paragraph: int
+    start: int = -1  # offset in the masked text when ``text`` is exactly that slice of it, else -1
 
 
 def _split_sentences(masked: str) -> list[_Sentence]:
     sentences: list[_Sentence] = []
-    for p, para in enumerate(x for x in masked.split("\n") if x.strip()):
-        pieces = _SENT_SPLIT.split(para.strip())
+    line_start = 0
+    p = 0
+    for line in masked.split("\n"):
+        offset = line_start + len(line) - len(line.lstrip())
+        line_start += len(line) + 1
+        para = line.strip()
+        if not para:
+            continue
+        pieces = []  # (text, start in the masked text)
+        pos = 0
+        for m in _SENT_SPLIT.finditer(para):
+            pieces.append((para[pos:m.start(1)], offset + pos))
+            pos = m.end(1)
+        pieces.append((para[pos:], offset + pos))
         buf = ""
-        for piece in pieces:
-            buf = f"{buf} {piece}" if buf else piece
-            if _ABBREV.search(buf):
+        start = -1
+        for piece, at in pieces:
+            if buf:
+                buf = f"{buf} {piece}"
+            else:
+                buf, start = piece, at
+            # an abbreviation is one word: test the last one, not the whole sentence so far
+            if _ABBREV.search(" " + buf[buf.rfind(" ") + 1:]):
                 continue
-            sentences.append(_Sentence(buf, p))
+            sentences.append(_Sentence(buf, p, start if masked.startswith(buf, start) else -1))
             buf = ""
         if buf:
-            sentences.append(_Sentence(buf, p))
+            sentences.append(_Sentence(buf, p, start if masked.startswith(buf, start) else -1))
+        p += 1
     return sentences
+
+
+def _by_sentence(hits: list[tuple[int, int, LexiconEntry]], sentences: list[_Sentence]
+                 ) -> list[list[tuple[int, int, LexiconEntry]] | None]:
+    """The hits of one scan of the whole masked text, per sentence, as offsets in the sentence (None for a
+    sentence that is not an exact slice: scan it alone). WHY: one scan instead of one per sentence."""
+    out: list[list[tuple[int, int, LexiconEntry]] | None] = []
+    starts = [h[0] for h in hits]
+    for sent in sentences:
+        if sent.start < 0:
+            out.append(None)
+            continue
+        end = sent.start + len(sent.text)
+        i = bisect_left(starts, sent.start)
+        mine = []
+        while i < len(hits) and hits[i][0] < end:
+            a, b, e = hits[i]
+            if b <= end:
+                mine.append((a - sent.start, b - sent.start, e))
+            i += 1
+        out.append(mine)
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -908,15 +1005,59 @@ _DATELINE_MIXED = re.compile(
 )
 _BYLINE = re.compile(r"^\s*(?:By|Автор:?|Author:)\s+[A-ZА-ЯЁІЇЄҐ]", re.MULTILINE)
 _WIRE_PAREN = re.compile(r"\(([A-Za-zА-Яа-я .\-]{2,30})\)")
+_NAME_RUN = r"[A-ZА-ЯЁІЇЄҐ][\w&+\-]*(?:\.\w+)*(?:\s+[A-ZА-ЯЁІЇЄҐ][\w&+\-]*(?:\.\w+)*){0,3}"
 _OUTLET_INFER_STRONG = re.compile(
     r"(?:(?:reported|published|cited|quoted) by|(?:report|article|interview|investigation) (?:by|in|from|with)|"
     r"(?:the|a|an) (?:newspaper|outlet|news outlet|website|publication|news agency|agency|channel|magazine|"
     r"broadcaster|news site|tabloid|daily|TV channel)|видання|издание|газета|агентство|агенція|телеканал|"
     r"як пише|как пишет|пише|пишет|передає|передает|повідомляє|сообщает)\s+\"?"
     r"(?P<a>[A-ZА-ЯЁІЇЄҐ][\w'&+\-]*(?:\.\w+)*(?:\s+[A-ZА-ЯЁІЇЄҐ][\w'&+\-]*(?:\.\w+)*){0,3})"
-    r"|(?P<b>[A-ZА-ЯЁІЇЄҐ][\w&+\-]*(?:\.\w+)*(?:\s+[A-ZА-ЯЁІЇЄҐ][\w&+\-]*(?:\.\w+)*){0,3})(?:'s)?\s+"
-    r"(?:reported|reports|newspaper|news agency|outlet|TV channel|website|magazine|wrote, citing|reported, citing)"
 )
+# "<Name> reported", "<Name>'s website": WHY two steps: a regex that starts at any capitalised word
+# tries every name in the text; the frame's words are rare, so find them, then read the name before.
+_OUTLET_FRAME_AFTER = re.compile(
+    r"(?:'s)?\s+(?:reported|reports|newspaper|news agency|outlet|TV channel|website|magazine|wrote, citing|"
+    r"reported, citing)"
+)
+_NAME_BEFORE = re.compile(r"(?P<b>" + _NAME_RUN + r")$")
+_STRONG_LITERALS = tuple(
+    [f"{v} by" for v in ("reported", "published", "cited", "quoted")]
+    + [f"{n} {p}" for n in ("report", "article", "interview", "investigation") for p in ("by", "in", "from", "with")]
+    + [f"{a} {n}" for a in ("the", "a", "an") for n in (
+        "newspaper", "outlet", "news outlet", "website", "publication", "news agency", "agency", "channel",
+        "magazine", "broadcaster", "news site", "tabloid", "daily", "TV channel")]
+    + ["видання", "издание", "газета", "агентство", "агенція", "телеканал", "як пише", "как пишет", "пише",
+       "пишет", "передає", "передает", "повідомляє", "сообщает"]
+)
+_FRAME_LITERALS = ("reported", "reports", "newspaper", "news agency", "outlet", "TV channel", "website", "magazine",
+                   "wrote, citing")
+_WEAK_LITERALS = ("told", "according to", "citing", "cited by", "quoted by", "in an interview with")
+
+
+def _occurrences(text: str, literals: Iterable[str]) -> list[int]:
+    """Sorted start positions of every literal in ``text`` (``str.find`` runs at C speed)."""
+    found: set[int] = set()
+    for lit in literals:
+        i = text.find(lit)
+        while i >= 0:
+            found.add(i)
+            i = text.find(lit, i + 1)
+    return sorted(found)
+
+
+def _anchored_finditer(rx: re.Pattern[str], text: str, literals: Iterable[str]) -> Iterable[re.Match[str]]:
+    """``rx.finditer(text)`` for a pattern every match of which starts with one of ``literals``.
+    WHY: an alternation whose branches start with common letters ("the", "a", "an") makes ``re`` try
+    it at almost every character; the literals are rare and ``str.find`` skips to them."""
+    last = -1
+    for pos in _occurrences(text, literals):
+        if pos < last:
+            continue
+        m = rx.match(text, pos)
+        if m is not None:
+            last = max(m.end(), pos + 1)
+            yield m
+_NAME_TAIL = re.compile(r"[\w&+\-]")
 _OUTLET_INFER_WEAK = re.compile(
     r"(?:told|according to|citing|cited by|quoted by|in an interview with)\s+\"?"
     r"(?P<a>[A-ZА-ЯЁІЇЄҐ][\w'&+\-]*(?:\.\w+)*(?:\s+[A-ZА-ЯЁІЇЄҐ][\w'&+\-]*(?:\.\w+)*){0,3})"
@@ -929,14 +1070,31 @@ def _infer_outlets(c: _Compiled, text: str, persons: set[str]) -> set[str]:
     also gives it a title (then it is a person: "Governor Syniehubov reported")."""
     strong: set[str] = set()
     weak: dict[str, int] = {}
-    for m in _OUTLET_INFER_STRONG.finditer(text):
-        name = (m.group("a") or m.group("b") or "").strip().rstrip(".")
-        if m.group("b") and re.search(r"(?:\b(?:of|for|in|from|at|by|the)\s+|\w's\s+)$", text[max(0, m.start() - 12):m.start()]):
+    framed: list[tuple[str, int, int]] = []  # (name, start, end of the whole frame)
+    for m in _anchored_finditer(_OUTLET_INFER_STRONG, text, _STRONG_LITERALS):
+        framed.append((m.group("a"), -1, m.end()))
+    for q in _occurrences(text, _FRAME_LITERALS):
+        w = q
+        while w > 0 and text[w - 1].isspace():
+            w -= 1
+        if w == q:
+            continue  # "<Name> reported" needs the space
+        if text[max(0, w - 2):w] == "'s":
+            w -= 2
+        if w == 0 or not _NAME_TAIL.match(text[w - 1]):
+            continue
+        m = _OUTLET_FRAME_AFTER.match(text, w)
+        b = _NAME_BEFORE.search(text, max(0, w - 160), w) if m is not None else None
+        if b is not None and m is not None:
+            framed.append((b.group("b"), b.start(), m.end()))
+    for raw, start, end in framed:
+        name = raw.strip().rstrip(".")
+        if start >= 0 and re.search(r"(?:\b(?:of|for|in|from|at|by|the)\s+|\w's\s+)$", text[max(0, start - 12):start]):
             continue  # "the General Staff of the Armed Forces of Ukraine reported": the tail of a longer name
-        tail = text[m.end():m.end() + 14].lower()
+        tail = text[end:end + 14].lower()
         if name and not tail.startswith((" on telegram", " on x", " on facebook", " on twitter")):
             strong.add(name)
-    for m in _OUTLET_INFER_WEAK.finditer(text):
+    for m in _anchored_finditer(_OUTLET_INFER_WEAK, text, _WEAK_LITERALS):
         name = m.group("a").strip().rstrip(".")
         weak[name] = weak.get(name, 0) + 1
     out = set()
@@ -1099,12 +1257,15 @@ def analyse(article: Article, lexicons: Lexicons) -> Analysis:
 
 
     by_sentence: dict[int, list[Attribution]] = {}
+    cue_hits = _by_sentence(list(c.cues.finditer(masked)), sentences)
+    sentence_level = _by_sentence(list(c.sentence.finditer(masked)), sentences)
     for si, sent in enumerate(sentences):
         s = sent.text
         first_of_sentence = len(attributions)
         found: list[tuple[_Src, str, int]] = []  # (source, cue, position)
         told_targets: list[tuple[str, bool]] = []
-        cues = [(a, b, e.category, s[a:b]) for a, b, e in c.cues.finditer(s)]
+        cue_list = cue_hits[si]
+        cues = [(a, b, e.category, s[a:b]) for a, b, e in (c.cues.finditer(s) if cue_list is None else cue_list)]
         used_spans: list[tuple[int, int]] = []
         for a, b, kind_, cue in cues:
             if any(x <= a < y for x, y in used_spans):
@@ -1148,7 +1309,8 @@ def analyse(article: Article, lexicons: Lexicons) -> Analysis:
             used_spans.append((a, b))
             found.append((src, cue, a))
         # sentence-level weasel attributions not already caught
-        sentence_hits = [(a, b, e.category) for a, b, e in c.sentence.finditer(s)]
+        level = sentence_level[si]
+        sentence_hits = [(a, b, e.category) for a, b, e in (c.sentence.finditer(s) if level is None else level)]
         for a, b, cat in sentence_hits:
             if cat == "vague" and not any(src.cls == VAGUE for src, _, _ in found):
                 found.append((_Src(VAGUE, s[a:b]), s[a:b], a))
@@ -1298,7 +1460,9 @@ def analyse(article: Article, lexicons: Lexicons) -> Analysis:
             by_cat[e.category].append(masked[a:b].lower())
     evid, spec, modal = tuple(by_cat["evidential"]), tuple(by_cat["speculative"]), tuple(by_cat["modal"])
     disclaimer = tuple(by_cat["disclaimer"])
-    outside_words = max(1, len(_WORD.findall(_PLACEHOLDER.sub(" ", masked))))
+    sentence_words = [len(_WORD.findall(_PLACEHOLDER.sub(" ", s.text) if '"Q' in s.text else s.text))
+                      for s in sentences]
+    outside_words = max(1, sum(sentence_words))
     density = (len(evid) + len(spec) + 0.5 * len(modal)) * 100.0 / outside_words
 
     # primary evidence
@@ -1328,7 +1492,7 @@ def analyse(article: Article, lexicons: Lexicons) -> Analysis:
     overstates = _headline_overstates(c, title, sentences, attributions, evid + spec)
 
     # unattributed claim sentences
-    claim_sentences = [i for i, s in enumerate(sentences) if len(_WORD.findall(_PLACEHOLDER.sub("", s.text))) >= 6]
+    claim_sentences = [i for i, n in enumerate(sentence_words) if n >= 6]
     unattributed = [i for i in claim_sentences if i not in attributed_sentences]
     unattributed_share = len(unattributed) / len(claim_sentences) if claim_sentences else 0.0
 
@@ -1368,6 +1532,9 @@ def _headline_overstates(c: _Compiled, title: str, sentences: list[_Sentence], a
     related = 0
     weak = 0
     for i, s in enumerate(sentences):
+        low = s.text.lower()
+        if not any(w in low for w in tw):
+            continue  # shares no title word (a cheap test first: most sentences do not)
         sw = _content_words(s.text)
         if not sw:
             continue
