@@ -55,7 +55,6 @@ at most five, under 200 characters.
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable, Mapping
@@ -706,13 +705,14 @@ def _by_sentence(hits: list[tuple[int, int, LexiconEntry]], sentences: list[_Sen
     """The hits of one scan of the whole masked text, per sentence, as offsets in the sentence (None for a
     sentence that is not an exact slice: scan it alone). WHY: one scan instead of one per sentence."""
     out: list[list[tuple[int, int, LexiconEntry]] | None] = []
-    starts = [h[0] for h in hits]
-    for sent in sentences:
+    i = 0
+    for sent in sentences:  # in text order, like the hits: one pointer walks both
         if sent.start < 0:
             out.append(None)
             continue
         end = sent.start + len(sent.text)
-        i = bisect_left(starts, sent.start)
+        while i < len(hits) and hits[i][0] < sent.start:
+            i += 1
         mine = []
         while i < len(hits) and hits[i][0] < end:
             a, b, e = hits[i]
