@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Mapping, Protocol, Sequence
 
 from bot.core.digests import DigestSchedule
+from bot.core.sourcing import ArticleText
 from bot.core.models import (
     Delivery,
     Entry,
@@ -50,6 +51,24 @@ class Notifier(Protocol):
         """Deliver one outbox row. When ``delivery.outcome_unknown`` is set, an earlier attempt may have
         gone through: look for ``delivery.dedupe_key`` at the destination first and return
         ``SendResult.sent`` without posting if it is there. Never raises for platform trouble."""
+        ...
+
+
+class PageText(Protocol):
+    """What an article page says: its main text and its outbound links (for primary-evidence links)."""
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def links(self) -> tuple[str, ...]: ...
+
+
+class ArticleExtractor(Protocol):
+    def __call__(self, html: bytes, url: str) -> PageText:
+        """The main text of an article page already fetched (by the ``Fetcher``: same limits and SSRF
+        rules). Pure CPU work on the bytes given, no network; the service runs it in a worker thread.
+        An empty ``text`` when nothing usable is there."""
         ...
 
 
@@ -179,6 +198,16 @@ class Store(Protocol):
 
     async def get_deliveries(self, keys: Sequence[tuple[str, str]]) -> list[Delivery]:
         """The outbox rows with these ``(destination, dedupe_key)`` pairs that exist, oldest first."""
+        ...
+
+    # ---- article texts (full-text assessment) ------------------------------------------------------
+    async def article_texts(self, urls: Sequence[str]) -> dict[str, ArticleText]:
+        """The stored texts of these article URLs that exist, by URL."""
+        ...
+
+    async def save_article_texts(self, texts: Sequence[ArticleText]) -> None:
+        """Keep these texts; a URL already stored keeps its first text (a page is read at most once,
+        and an assessment stays reproducible). Retention (``prune``) drops them with the entries."""
         ...
 
     # ---- operations -------------------------------------------------------------------------------

@@ -489,6 +489,24 @@ async def test_prune_keeps_unsent_deliveries_and_recent_entries(store):
     assert keys(await store.list_deliveries("pending")) == [("console", "a")], "a pending alert is never pruned"
 
 
+async def test_article_texts_keep_the_first_text_of_a_url_and_go_with_retention(store):
+    from bot.core.sourcing import ArticleText
+
+    url = "https://news.example/a/1"
+    first = ArticleText(url, "Mayor Ivan Petrenko said in a statement\u2026 \u00ab\u0442\u0435\u043a\u0441\u0442\u00bb",
+                        "page", at(0), links=("https://gov.example/order.pdf",))
+    assert await store.article_texts([url]) == {}
+    await store.save_article_texts([first, ArticleText("https://news.example/a/2", "", "failed: HTTP 403", at(0))])
+    await store.save_article_texts([ArticleText(url, "a second reading", "page", at(50))])
+    found = await store.article_texts([url, "https://news.example/a/2", "https://news.example/none"])
+    assert found[url] == first, "a page is read once: the first text stays, so the assessment is reproducible"
+    assert found["https://news.example/a/2"].source == "failed: HTTP 403" and not found["https://news.example/a/2"].usable
+    assert set(found) == {url, "https://news.example/a/2"}
+    await store.save_article_texts([ArticleText("https://news.example/a/3", "later", "page", at(5000))])
+    await store.prune(at(1000), now=at(6000))
+    assert set(await store.article_texts([url, "https://news.example/a/3"])) == {"https://news.example/a/3"}
+
+
 async def test_backlog_counts_due_feeds_and_open_deliveries(store):
     assert await store.backlog(at(0)) == {"feeds_due": 0, "poll_lag_s": 0, "outbox_depth": 0, "outbox_age_s": 0}
     await add(store, "https://a.example/feed", due_s=-30)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Sequence
 
 from bot.core.digests import DigestSchedule
+from bot.core.sourcing import ArticleText
 from bot.core.models import (
     Delivery,
     DeliveryStatus,
@@ -73,6 +74,7 @@ class MemoryStore:
         self._delivery_keys: dict[tuple[str, str], int] = {}
         self._tombstones: dict[tuple[int, str], datetime] = {}  # (feed, identity) of pruned entries
         self._digests: dict[tuple[str, str], datetime] = {}  # (destination, local date) -> created_at
+        self._article_texts: dict[str, ArticleText] = {}  # canonical article URL -> text read
         self._ids = {"feed": 0, "entry": 0, "watch": 0, "delivery": 0}
 
     def _next_id(self, kind: str) -> int:
@@ -466,9 +468,18 @@ class MemoryStore:
             "outbox_age_s": max(0.0, (now - oldest_row).total_seconds()) if oldest_row else 0.0,
         }
 
+    async def article_texts(self, urls: Sequence[str]) -> dict[str, ArticleText]:
+        return {u: self._article_texts[u] for u in urls if u in self._article_texts}
+
+    async def save_article_texts(self, texts: Sequence[ArticleText]) -> None:
+        for t in texts:
+            self._article_texts.setdefault(t.url, dataclasses.replace(t, fetched_at=_utc(t.fetched_at)))
+
     async def prune(self, before: datetime, *, now: datetime, tombstones_before: datetime | None = None) -> int:
         before, now = _utc(before), _utc(now)
         assert before is not None and now is not None
+        for url in [u for u, t in self._article_texts.items() if t.fetched_at < before]:
+            del self._article_texts[url]
         old = [e for e in self._entries.values() if e.fetched_at is not None and e.fetched_at < before]
         for entry in old:
             assert entry.id is not None

@@ -62,6 +62,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
 from bot.core.digests import DigestSchedule
+from bot.core.sourcing import ArticleText
 from bot.core.errors import ConfigError
 from bot.core.models import (
     Delivery,
@@ -257,6 +258,16 @@ digest_table = Table(
     Column("sent_at", UtcDateTime),
     Column("created_at", UtcDateTime, nullable=False),
     UniqueConstraint("destination", "local_date", name="uq_digests_destination_date"),
+)
+
+article_text_table = Table(
+    "article_texts", metadata,
+    Column("url", CleanText, primary_key=True),
+    Column("text", CleanText, nullable=False),
+    Column("source", String(200), nullable=False),
+    Column("links", CleanText, nullable=False),
+    Column("fetched_at", UtcDateTime, nullable=False),
+    Index("ix_article_texts_fetched_at", "fetched_at"),
 )
 
 
@@ -945,6 +956,30 @@ class SqlStore:
         )
         return [_delivery(r) for r in await self._rows(stmt)]
 
+    # ---- article texts ----------------------------------------------------------------------------
+
+    async def article_texts(self, urls: Sequence[str]) -> dict[str, ArticleText]:
+        a = article_text_table
+        found: dict[str, ArticleText] = {}
+        for chunk in _chunks(list(dict.fromkeys(urls))):
+            for r in await self._rows(select(a).where(a.c.url.in_(list(chunk)))):
+                found[r.url] = ArticleText(url=r.url, text=r.text, source=r.source, fetched_at=_read_utc(r.fetched_at),
+                                           links=tuple(json.loads(r.links or "[]")))
+        return found
+
+    async def save_article_texts(self, texts: Sequence[ArticleText]) -> None:
+        rows = [dict(url=t.url, text=t.text, source=t.source[:200], links=json.dumps(list(t.links), ensure_ascii=False),
+                     fetched_at=t.fetched_at) for t in {t.url: t for t in reversed(list(texts))}.values()]
+        if not rows:
+            return
+
+        async def work(conn: AsyncConnection) -> None:
+            for chunk in _chunks(rows, CHUNK // 5):
+                await conn.execute(self._insert(article_text_table).values(list(chunk))
+                                   .on_conflict_do_nothing(index_elements=["url"]))
+
+        await self._tx(work)
+
     # ---- outbox -----------------------------------------------------------------------------------
 
     async def claim_deliveries(self, now: datetime, *, limit: int, lease_s: float) -> list[Delivery]:
@@ -1121,6 +1156,7 @@ class SqlStore:
         async def rest(conn: AsyncConnection) -> None:
             await conn.execute(delete(d).where(
                 d.c.created_at < before, d.c.status.in_([DeliveryStatus.SENT.value, DeliveryStatus.DEAD.value])))
+            await conn.execute(delete(article_text_table).where(article_text_table.c.fetched_at < before))
             if tombstones_before is not None:
                 await conn.execute(delete(t).where(t.c.pruned_at < tombstones_before))
 

@@ -383,6 +383,24 @@ class Article:
 
 
 @dataclass(frozen=True, slots=True)
+class ArticleText:
+    """The text an alert's assessment read when the feed carried only a summary, kept (``Store``) so the
+    assessment can be reproduced and the page is fetched at most once. ``source`` is "page" (the main
+    text of the article page, with its outbound ``links``) or "failed: <why>" (the page was tried once;
+    the assessment read the feed's summary)."""
+
+    url: str
+    text: str
+    source: str
+    fetched_at: datetime
+    links: tuple[str, ...] = ()
+
+    @property
+    def usable(self) -> bool:
+        return self.source == "page" and bool(self.text.strip())
+
+
+@dataclass(frozen=True, slots=True)
 class Attribution:
     """One attribution in the text: which sentence, the cue ("said", "according to"), the source phrase
     as written, its class, and for NAMED/OUTLET the name. ``via`` names the outlet a source reached this
