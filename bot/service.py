@@ -49,7 +49,7 @@ from bot.core.errors import NotFound, UsageError
 from bot.core.matching import Matcher, check_query
 from bot.core.messages import Alert, alert_key, build_alert
 from bot.core.sourcing import Article as SourcedArticle
-from bot.core.sourcing import Lexicons, assess
+from bot.core.sourcing import PARTIAL_WORDS, ArticleText, Lexicons, assess
 from bot.core.stories import Corroboration, StoryArticle, StoryIndex, corroboration, deserves_follow_up
 from bot.core.models import (
     Delivery,
@@ -66,7 +66,7 @@ from bot.core.models import (
     Watch,
 )
 from bot.core.query import parse as parse_query
-from bot.ports import FeedParser, Fetcher, Metrics, Notifier, Store
+from bot.ports import ArticleExtractor, FeedParser, Fetcher, Metrics, Notifier, Store
 
 log = logging.getLogger("wirewatch.service")
 
@@ -99,6 +99,8 @@ class ServiceConfig:
     retention_days: float = 90.0  # entries older than this are pruned (tombstones keep them "known")
     tombstone_days: float = 730.0  # a pruned item a feed still serves after this may alert again
     story_window: timedelta = timedelta(hours=72)  # how long a story stays open for new articles
+    full_text_concurrency: int = 4  # article pages fetched at once by one feed's poll (full text on)
+    full_text_cap_s: float = 20.0  # the most one poll waits for article pages; must stay under poll_lease_s
     policy: polling.PollPolicy = field(default_factory=polling.PollPolicy)
 
 
@@ -147,6 +149,7 @@ class Service:
         places=None,
         metrics: Metrics | None = None,
         lexicons: Lexicons | None = None,
+        article_extractor: ArticleExtractor | None = None,
     ):
         self.store = store
         self.fetcher = fetcher
@@ -163,6 +166,12 @@ class Service:
         # Sourcing and corroboration are on when the lexicons are given (the app always gives them).
         self.lexicons = lexicons
         self._desk = _StoryDesk(store, lexicons, self.config.story_window) if lexicons is not None else None
+        # Full text (WIREWATCH_FULL_TEXT): alerted articles whose feed carried only a summary are assessed
+        # on their page's main text, fetched once through the same Fetcher.
+        self._full_text = (
+            _FullText(store, fetcher, article_extractor, self.config)
+            if article_extractor is not None and self._desk is not None else None
+        )
 
     # ------------------------------------------------------------------------------------------------
     # Feeds and watches (what commands call)
@@ -505,6 +514,11 @@ class Service:
                 entries = [placed.get(e.identity, e) for e in entries]
             if fresh and self._matcher is not None:
                 deliveries, matches = self._alerts_for(named, fresh, now)
+                if deliveries and self._full_text is not None:
+                    alerted = {d.payload.get("entry_identity") for d in deliveries if d.kind == "alert"}
+                    pages = await self._full_text.texts([e for e in fresh if e.identity in alerted], now)
+                    if pages:  # assessed again on the page texts (matching is cheap; alerts are few)
+                        deliveries, matches = self._alerts_for(named, fresh, now, pages)
                 if self._desk is not None and not feed.baseline_pending:
                     deliveries += await self._desk.follow_ups(
                         named, fresh, {w.destination for w in self._watches.values()})
@@ -527,7 +541,7 @@ class Service:
         )
 
     def _alerts_for(
-        self, feed: Feed, entries: Sequence[Entry], now: datetime
+        self, feed: Feed, entries: Sequence[Entry], now: datetime, pages: Mapping[str, ArticleText] | None = None,
     ) -> tuple[list[NewDelivery], list[tuple[str, int, str]]]:
         """Match new entries against every watch at once; one outbox row per (destination, story).
 
@@ -554,7 +568,7 @@ class Service:
         for (destination, _), (entry, matched) in by_key.items():
             alert = build_alert(destination, entry, feed, matched)
             if self._desk is not None:
-                alert = self._desk.assessed(alert, entry, feed)
+                alert = self._desk.assessed(alert, entry, feed, (pages or {}).get(entry.url))
             deliveries.append(NewDelivery(destination, alert.alert_key, "alert", alert.to_payload()))
         return deliveries, matches
 
@@ -713,6 +727,78 @@ def _reasons_json(hits: Sequence[Hit]) -> str:
     )
 
 
+class _FullText:
+    """Main texts of article pages, for alerts whose feed carried only a summary (WIREWATCH_FULL_TEXT).
+
+    Politeness and safety come from the ``Fetcher`` (the feed fetcher itself: user agent, per-host limits,
+    size caps, timeouts, SSRF guard). Each page is read at most once: the text, or the failure, is stored
+    (``Store.save_article_texts``) before it is used, and a stored one is never fetched again. Only alerted
+    entries get here; a few pages at a time, and the poll waits at most ``full_text_cap_s`` for all of
+    them (what did not arrive in time is assessed on its summary, and not asked for again)."""
+
+    MIN_WORDS = 40  # fewer words extracted than this: not the article (graded on the summary instead)
+
+    def __init__(self, store: Store, fetcher: Fetcher, extractor: ArticleExtractor, config: ServiceConfig):
+        self.store = store
+        self.fetcher = fetcher
+        self.extractor = extractor
+        self.config = config
+
+    @staticmethod
+    def wanted(entry: Entry) -> bool:
+        return entry.url.lower().startswith(("http://", "https://")) and len(entry.summary.split()) < PARTIAL_WORDS
+
+    async def texts(self, entries: Sequence[Entry], now: datetime) -> dict[str, ArticleText]:
+        """URL -> stored or newly read text, for the entries whose text is short."""
+        urls = list(dict.fromkeys(e.url for e in entries if self.wanted(e)))
+        if not urls:
+            return {}
+        known = await self.store.article_texts(urls)
+        missing = [u for u in urls if u not in known]
+        if missing:
+            gate = asyncio.Semaphore(max(1, self.config.full_text_concurrency))
+
+            async def one(url: str) -> ArticleText:
+                async with gate:
+                    return await self._read(url, now)
+
+            tasks = {asyncio.create_task(one(u)): u for u in missing}
+            done, pending = await asyncio.wait(tasks, timeout=self.config.full_text_cap_s)
+            for task in pending:
+                task.cancel()
+            fresh = []
+            for task, url in tasks.items():
+                if task in done and not task.cancelled() and task.exception() is None:
+                    fresh.append(task.result())
+                else:
+                    why = ("time cap reached" if task in pending or task.cancelled()
+                           else f"internal error: {task.exception()!r}")
+                    if task not in pending and not task.cancelled():
+                        log.error("article page read failed", exc_info=task.exception(), extra={"url": url})
+                    fresh.append(ArticleText(url, "", f"failed: {why}", now))
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+            await self.store.save_article_texts(fresh)
+            known.update(await self.store.article_texts([t.url for t in fresh]))  # the first stored wins
+            read = sum(1 for t in fresh if t.usable)
+            log.info("article pages read", extra={"pages": len(fresh), "read": read, "failed": len(fresh) - read})
+        return {u: t for u, t in known.items() if t.usable}
+
+    async def _read(self, url: str, now: datetime) -> ArticleText:
+        result = await self.fetcher.fetch(url)
+        if result.outcome is not FetchOutcome.MODIFIED:
+            reason = result.error or (f"HTTP {result.status}" if result.status else result.outcome.value)
+            return ArticleText(url, "", f"failed: {reason}", now)
+        ctype = str(result.headers.get("content-type", "")).lower()
+        if ctype and "html" not in ctype:
+            return ArticleText(url, "", f"failed: not a web page ({ctype.split(';')[0]})", now)
+        page = await asyncio.to_thread(self.extractor, result.body, result.final_url or url)
+        words = len(page.text.split())
+        if words < self.MIN_WORDS:  # a menu, a paywall teaser or a cookie wall is not the article
+            return ArticleText(url, "", f"failed: no main text found on the page ({words} words)", now)
+        return ArticleText(url, page.text, "page", now, links=tuple(page.links))
+
+
 class _StoryDesk:
     """Stories, sourcing and corroboration for the service: which story a new entry belongs to, how well
     each alerted article is sourced, how many independent outlets carry the story, and when a channel
@@ -762,10 +848,14 @@ class _StoryDesk:
         story_id = self._story_id(story_key)
         return corroboration(self.index.story(story_id)) if story_id else None
 
-    def assessed(self, alert: Alert, entry: Entry, feed: Feed) -> Alert:
+    def assessed(self, alert: Alert, entry: Entry, feed: Feed, page: ArticleText | None = None) -> Alert:
+        """The alert with its sourcing line and corroboration. ``page``: the article page's main text, when
+        full text is on and the feed carried only a summary; the assessment then reads the whole article."""
+        full = page is not None and page.usable
         assessment = assess(
-            SourcedArticle(title=entry.title, text=entry.summary, url=entry.url, outlet=alert.outlet,
-                           published=entry.published, author=entry.author),
+            SourcedArticle(title=entry.title, text=page.text if full and page else entry.summary, url=entry.url,
+                           outlet=alert.outlet, published=entry.published, author=entry.author,
+                           links=page.links if full and page else (), is_summary=False if full else None),
             self.lexicons,
         )
         corr = self.corroboration(alert.story_key)

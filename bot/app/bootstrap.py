@@ -68,6 +68,14 @@ def service_config(settings: Settings) -> ServiceConfig:
     )
 
 
+def extract_page(html: bytes, url: str):
+    """The full-text extractor (WIREWATCH_FULL_TEXT), imported on first use: trafilatura takes a quarter
+    of a second to import, which no command that leaves full text off should pay."""
+    from bot.adapters.article_text import extract_page as extract
+
+    return extract(html, url)
+
+
 def gazetteer(settings: Settings) -> LazyPlaces:
     """The places resolver: the on-disk index is opened only when a query first needs a place, and
     built then if missing (about a minute for every country, seconds for a few), with progress on
@@ -119,7 +127,7 @@ async def build_app(
     places = gazetteer(settings)
     service = Service(store, fetcher, parser, notifiers, config=service_config(settings), metrics=metrics,
                       places=places,
-                      lexicons=load_lexicons())
+                      lexicons=load_lexicons(), article_extractor=extract_page if settings.full_text else None)
     slack = None
     if settings.slack_bot_token:
         slack = SlackChat(

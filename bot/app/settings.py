@@ -58,6 +58,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "WIREWATCH_GAZETTEER_COUNTRIES": ("", "ISO codes of the countries the gazetteer holds, e.g. UA,RU (default: all)"),
     "WIREWATCH_NEAR_MIN_POPULATION": ("0", "places smaller than this are left out of near: radius sets"),
     "WIREWATCH_WATCH_WARN_SHARE": ("0.2", "watch add warns when a query matches more than this share of recent items"),
+    "WIREWATCH_FULL_TEXT": ("0", "1: an alerted article whose feed carries only a summary is assessed on its page's main text (one fetch per article)"),
 }
 
 
@@ -102,6 +103,7 @@ class Settings:
     gazetteer_countries: tuple[str, ...] = ()
     near_min_population: int = 0
     watch_warn_share: float = 0.2
+    full_text: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -154,6 +156,7 @@ class Settings:
             gazetteer_countries=_countries(get, "WIREWATCH_GAZETTEER_COUNTRIES"),
             near_min_population=_int(get, "WIREWATCH_NEAR_MIN_POPULATION", 0),
             watch_warn_share=_float(get, "WIREWATCH_WATCH_WARN_SHARE", 0),
+            full_text=_bool(get, "WIREWATCH_FULL_TEXT"),
         )
         if s.min_interval_s > s.max_interval_s:
             raise ConfigError(
