@@ -255,7 +255,10 @@ class Service:
         share = self.config.watch_warn_share
         if share <= 0:
             return ""
-        found, scanned = await self.test_watch(query)
+        try:
+            found, scanned = await self.test_watch(query)
+        except UsageError:  # not testable here (no gazetteer for a place term): no warning to give
+            return ""
         if scanned < 20 or len(found) <= share * scanned:  # too few items to judge
             return ""
         return (f"warning: `{query}` would have matched {len(found)} of the {scanned} items of the last "

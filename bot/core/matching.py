@@ -55,7 +55,7 @@ from bot.core.query import (
 )
 from bot.core.textfold import FoldedText, fold
 
-__all__ = ["Matcher", "PlaceResolver", "check_query", "compile_regex", "match_query", "needs_places"]
+__all__ = ["Matcher", "PlaceResolver", "check_query", "compile_regex", "match_query"]
 
 MAX_HITS_PER_TERM = 20  # per field: enough to show where, without flooding an alert
 MAX_TOKEN_MEMO = 100_000  # distinct tokens remembered; the memo starts over beyond (bounds a long-running bot)
@@ -616,16 +616,21 @@ def match_query(query: Query | str, title: str, text: str,
     return True, list(result[0][1])
 
 
-def needs_places(query: Query | str) -> bool:
-    """True when the query has a ``place:`` or ``near:`` term (so the gazetteer must be opened)."""
-    node = _parse(query) if isinstance(query, str) else query
-    return any(isinstance(a, (Place, Near)) for a in atoms(node))
-
-
 def check_query(query: str, places: PlaceResolver | None = None) -> Query:
     """Parse and compile one query as a watch would be, or raise the ``UsageError`` a user should see:
     a syntax error with its column, a pattern RE2 refuses, an unknown place ("did you mean ...?") or an
-    ambiguous one (the candidates). Returns the parsed query."""
+    ambiguous one (the candidates). Returns the parsed query.
+
+    Without a gazetteer (``places`` None: tests, in-memory setups) place terms are only parsed; the
+    matcher will report them when it runs without one."""
     parsed = _parse(query)
+    if places is None:
+        for atom in atoms(parsed):
+            if isinstance(atom, Regex):
+                try:
+                    compile_regex(atom.pattern, atom.flags)
+                except QueryError as exc:
+                    raise QueryError(str(exc), query, atom.col or None) from None
+        return parsed
     Matcher._build([Watch(id=0, query=query, destination="")], places, strict=True)
     return parsed

@@ -751,7 +751,7 @@ class Places:
         self._variants: dict[int, PlaceVariants] = {}
         self._resolved: dict[str, PlaceSet] = {}  # the gazetteer is static: a resolution never changes
         self._blockers: dict[int, frozenset[tuple[str, ...]]] = {}
-        self._last_scanner: tuple[frozenset[int], PlaceScanner] | None = None
+        self._scanners: dict[frozenset[int], PlaceScanner] = {}  # the last few, newest last
         self._keyof: dict[str, str] = {}  # token -> token_key, shared by this gazetteer's scanners
 
     # -- lookup ---------------------------------------------------------------------------------
@@ -833,10 +833,10 @@ class Places:
         """One scanner for all the places of ``place_sets``; reused while the set of places is unchanged,
         so a watch change that adds no place rebuilds nothing here."""
         ids = frozenset(pid for ps in place_sets for pid in ps.members)
-        if self._last_scanner is not None and self._last_scanner[0] == ids:
-            return self._last_scanner[1]
-        scanner = self._scanner(place_sets)
-        self._last_scanner = (ids, scanner)
+        scanner = self._scanners.pop(ids, None) or self._scanner(place_sets)
+        self._scanners[ids] = scanner  # a `watch test` probe must not evict the poller's scanner
+        while len(self._scanners) > 4:
+            del self._scanners[next(iter(self._scanners))]
         return scanner
 
     def _scanner(self, place_sets: Sequence[PlaceSet]) -> "PlaceScanner":
