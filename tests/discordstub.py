@@ -36,6 +36,17 @@ PASS = 0  # a scripted step that answers normally (``fail(..., after=N)``)
 
 
 @dataclass
+class Upload:
+    name: str  # "files[0]"
+    filename: str
+    content_type: str
+    data: bytes
+
+
+FILES = web.RequestKey("files", list)  # the uploads of the request being served
+
+
+@dataclass
 class Call:
     route: str  # "create_message", "interaction_callback", ... (the handler's name)
     method: str
@@ -43,15 +54,7 @@ class Call:
     headers: dict[str, str]
     query: dict[str, str]
     json: Any
-    files: list["Upload"] = field(default_factory=list)  # the files of a multipart request, in order
-
-
-@dataclass
-class Upload:
-    name: str  # "files[0]"
-    filename: str
-    content_type: str
-    data: bytes
+    files: list[Upload] = field(default_factory=list)  # the files of a multipart request, in order
 
 
 @dataclass
@@ -163,7 +166,7 @@ class DiscordStub:
                 body = json.loads(raw)
             elif raw and request.content_type == "multipart/form-data":
                 body, files = _multipart(request.headers["Content-Type"], raw)
-            request["files"] = files
+            request[FILES] = files
             self.calls.append(Call(route, request.method, request.path,
                                    {k.lower(): v for k, v in request.headers.items()}, dict(request.query), body,
                                    files))
@@ -225,7 +228,7 @@ class DiscordStub:
             for old in stored:
                 if old.get("nonce") == body["nonce"] and old["author"]["id"] == BOT_ID:
                     return _json(old)  # Discord: "that message will be returned and no new message created"
-        message = self._message(channel, body, user(BOT_ID, "wirewatch", bot=True), request.get("files") or [])
+        message = self._message(channel, body, user(BOT_ID, "wirewatch", bot=True), request.get(FILES) or [])
         stored.append(message)
         return _json(message)
 
