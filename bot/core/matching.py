@@ -501,6 +501,7 @@ class Matcher:
             return []
 
         checked: set[int] = set()
+        atoms, phrases = self._atoms, self._phrases
 
         def occurs(aid: int) -> bool:
             if aid in found:
@@ -508,18 +509,24 @@ class Matcher:
             if aid in checked:
                 return False
             checked.add(aid)
-            info = self._atoms[aid]
+            info = atoms[aid]
+            hit = False
             if info.kind == "text":
                 key = info.key
-                if " " in key:
-                    padded = f" {key} "
-                    hit = any(padded in f.padded for f in fields)
+                if aid in phrases:
+                    padded = phrases[aid]
+                    for f in fields:
+                        if padded in f.padded:
+                            hit = True
+                            break
                 else:
-                    hit = any(f.has_word(key) for f in fields)
+                    for f in fields:
+                        if key in f.tokset or f.has_word(key):
+                            hit = True
+                            break
             elif info.kind == "regex":
                 hit = any(info.regex.search(f.original) for f in fields)
-            else:  # places are found eagerly: not found means not there
-                hit = False
+            # places are found eagerly: not found means not there
             if hit:
                 found.add(aid)
             return hit
