@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.app.bench import FIGURE_ORDER, PENDING_ALLOWED, simulate_latency
+from bot.app.bench_digest import DESTINATIONS, rows
 from bot.core.polling import PollPolicy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,3 +80,37 @@ def test_simulated_latency_stays_within_one_jittered_interval(processing, tick_s
     assert len(lat) == 2000
     assert min(lat) >= min(processing)
     assert max(lat) <= max(interval_s, policy.min_interval_s) * 1.1 + tick_s + max(processing) + 1.0
+
+
+def test_digest_query_is_measured_on_sqlite_and_postgres_or_says_why_not(report: dict) -> None:
+    """Issue 7 has landed: digest_query may no longer be pending. SQLite is always measured; PostgreSQL
+    is measured, or the figure names the server it could not reach."""
+    assert "digest_query" not in PENDING_ALLOWED
+    fig = report["figures"]["digest_query"]
+    assert "pending" not in fig
+    assert isinstance(fig["sqlite_ms"], (int, float))
+    assert isinstance(fig.get("postgres_ms"), (int, float)) or "unreachable" in fig["postgres"], fig
+    assert fig["n"] == fig["stored"]["entries"]
+    assert fig["digest"]["match_rows"] > 0 and fig["digest"]["stories"] > 0
+
+
+@pytest.mark.parametrize("n", [pytest.param(1, id="one-entry"), pytest.param(3000, id="three-thousand")])
+def test_digest_bench_rows_are_a_store_that_could_exist(n: int) -> None:
+    """The bulk-loaded rows respect the schema's keys: ids unique, every match names a stored entry, one
+    alert per (destination, story), entries in time order inside the retention window."""
+    from datetime import datetime, timedelta, timezone
+
+    end = datetime(2025, 6, 1, tzinfo=timezone.utc)
+    entries, matches, outbox = [], [], []
+    for e, m, d in rows(n, end, days=90):
+        entries += e
+        matches += m
+        outbox += d
+    assert [e[0] for e in entries] == list(range(1, n + 1))
+    assert all(end - timedelta(days=90) <= e[10] <= end for e in entries)
+    assert [e[10] for e in entries] == sorted(e[10] for e in entries)
+    ids = {e[0] for e in entries}
+    assert all(m[1] in ids for m in matches)
+    assert len({(m[1], m[2]) for m in matches}) == len(matches)
+    assert len({(d[1], d[2]) for d in outbox}) == len(outbox)
+    assert {d[1] for d in outbox} <= {f"webhook:digest{k}" for k in range(DESTINATIONS)}
