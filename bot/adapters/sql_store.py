@@ -239,6 +239,7 @@ delivery_table = Table(
     Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
     Index("ix_deliveries_destination", "destination"),
     Index("ix_deliveries_created_at", "created_at"),
+    Index("ix_deliveries_destination_created_at", "destination", "created_at"),  # a digest's alerts (0005)
 )
 
 tombstone_table = Table(

@@ -860,6 +860,8 @@ class Bench:
             fig.extra[f"{label}_query_ms"] = b["query_ms"]
             fig.extra[f"{label}_first_ms"] = b["first_ms"]
             fig.extra[f"{label}_load_s"] = b["load_s"]
+            if b.get("query_ms_after_analyze") is not None:
+                fig.extra[f"{label}_query_ms_after_analyze"] = b["query_ms_after_analyze"]
             fig.extra.setdefault("stored", {"entries": b["entries"], "matches": b["matches"],
                                             "outbox": b["deliveries"]})
             fig.extra.setdefault("digest", {"match_rows": b["rows"], "stories": b["stories"]})
