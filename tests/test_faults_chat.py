@@ -68,7 +68,7 @@ async def drain(service: Service, until, timeout: float) -> None:
 
 @pytest.mark.slow
 async def test_slack_outage_then_ambiguous_timeouts_then_recovery_delivers_each_alert_once_in_order(tmp_path):
-    items = [(f"{word}-{i}", f"{word.title()} sighting number {i}", prose(f"{word}-{i}"))
+    items = [(f"{word}-{i}", f"{word.title()} {prose(f't{word}-{i}', 6)}", prose(f"{word}-{i}"))
              for i in range(PER_CHANNEL) for word in CHANNELS]
     store = await open_store(f"sqlite:///{tmp_path / 'ww.db'}")
     fetcher = HttpFetcher(timeout_s=5, allow_private_networks=True)

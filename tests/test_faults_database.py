@@ -26,7 +26,7 @@ OUTAGE_S = 4.0
 
 
 def items(feed: int, rounds: int) -> list[tuple[str, str, str]]:
-    return [(f"{feed}-{r}-{i}", f"Kupiansk update {feed}-{r}-{i}", prose(f"{feed}-{r}-{i}"))
+    return [(f"{feed}-{r}-{i}", f"Kupiansk {prose(f't{feed}-{r}-{i}', 6)}", prose(f"{feed}-{r}-{i}"))
             for r in range(rounds, 0, -1) for i in range(3)]
 
 
