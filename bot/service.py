@@ -830,7 +830,11 @@ class _StoryDesk:
             assignment = self.index.add(self._article(entry, self._outlets.get(entry.feed_id, ""), entry.fetched_at or now))
             if entry.story_key:
                 self._name(assignment.story_id, entry.story_key)
-        self.index.prune(now - self.window)
+        # The window ends at the newest article, or now if that is later: items dated in the past (an
+        # archive, the demo's fixed dates) still meet the stories they belong to; a date in the future
+        # cannot push the window forward.
+        newest = self.index.newest
+        self.index.prune(min(now, newest) - self.window if newest else now - self.window)
         self._synced_at = now
 
     def place(self, entry: Entry, feed: Feed, now: datetime) -> Entry:

@@ -16,6 +16,8 @@ from bot.core.stories import (
     classify,
     corroboration,
     deserves_follow_up,
+    outlet_label,
+    spelling_key,
     profile,
     shingles,
     story_keys,
@@ -227,6 +229,56 @@ def test_story_keys_are_names_and_numbers():
     assert "#7" not in keys  # single digits say little
 
 
+@pytest.mark.parametrize(
+    "spellings",
+    [
+        pytest.param(("Kupiansk", "Kupyansk", "Kup'yansk", "Куп\u2019янськ", "Купянск", "Купянске", "Куп'янська"),
+                     id="kupiansk"),
+        pytest.param(("Oskil", "Oskol", "Оскіл", "Осколу", "Оскол"), id="oskil"),
+        pytest.param(("Kharkiv", "Kharkov", "Харків", "Харкові", "Харьков"), id="kharkiv"),
+        pytest.param(("Izium", "Izyum", "Ізюм", "Изюм", "Ізюмі"), id="izium"),
+        pytest.param(("Vitaliy", "Vitalii", "Віталій", "Виталий"), id="vitaliy"),
+    ],
+)
+def test_spellings_of_one_name_share_a_key(spellings):
+    assert len({spelling_key(s) for s in spellings}) == 1, {s: spelling_key(s) for s in spellings}
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        pytest.param("Kupiansk", "Kurylivka", id="two-villages"),
+        pytest.param("Kharkiv", "Kherson", id="two-cities"),
+        pytest.param("Izium", "Balakliia", id="unrelated"),
+        pytest.param("Moroz", "Marchenko", id="two-people"),
+    ],
+)
+def test_different_names_keep_different_keys(a, b):
+    assert spelling_key(a) != spelling_key(b)
+
+
+def test_a_denial_in_other_spellings_joins_the_story_it_denies(lex):
+    """The rumour spells Oskol and Kupyansk, the wire's denial Oskil and Kupiansk: one story, and the denial
+    is a dispute by the wire (its copy on the rumour's own site counts as the wire's, not the site's)."""
+    rumour = art("r", "Look", "Russian troops reportedly cross Oskol river near Kupyansk",
+                 "Russian forces have reportedly crossed the Oskol river north of Kupyansk, according to unconfirmed "
+                 "reports circulating on Telegram. Sources close to the Russian military claim that several armoured "
+                 "vehicles made it to the west bank.", 0)
+    denial_text = ("KHARKIV, Ukraine, March 10 (Northern Wire) - Ukraine's military on Monday denied online reports "
+                   "that Russian troops had crossed the Oskil river north of Kupiansk. \"There has been no crossing. "
+                   "Our drones watch every metre of that bank,\" Colonel Vitaliy Moroz, spokesman for the Oskil "
+                   "operational group, said at a briefing in Kharkiv. Reporting by Marta Hrytsenko.")
+    denial = art("d", "Look", "Ukraine's military denies Russian forces crossed the Oskil near Kupiansk", denial_text, 2)
+    other = art("o", "Kharkiv Courier", "Drone strike damages rail depot in Kupiansk, two injured",
+                "KUPIANSK, Ukraine - A drone hit the rail depot in Kupiansk on Monday, injuring two workers, the "
+                "regional administration said in a statement.", 1)
+    idx, asg = build(lex, [rumour, other, denial])
+    assert asg[2].story_id == asg[0].story_id, "the denial joins the rumour's story"
+    assert asg[1].story_id != asg[0].story_id, "another Kupiansk story stays apart"
+    corr = corroboration(idx.story(asg[0].story_id))
+    assert corr.disputed_by == ("Northern Wire",), corr
+
+
 def test_items_sharing_a_boilerplate_description_stay_separate_stories(lex):
     """Some feeds give every item the same description; different headlines are different stories."""
     boiler = ("Read the full story on our website. Subscribe to our newsletter for the latest news from "
@@ -235,3 +287,18 @@ def test_items_sharing_a_boilerplate_description_stay_separate_stories(lex):
               "Power restored in Balakliia after overnight attack"]
     idx, asg = build(lex, [art(f"b{i}", "Regional Desk", t, boiler, i) for i, t in enumerate(titles)])
     assert len({a.story_id for a in asg}) == 3
+
+
+@pytest.mark.parametrize(
+    "title, label",
+    [
+        pytest.param("Look | Breaking news, fast", "Look", id="pipe"),
+        pytest.param("Northern Wire: Ukraine", "Northern Wire", id="colon"),
+        pytest.param("Kharkiv Courier", "Kharkiv Courier", id="plain"),
+        pytest.param("Слобідські новини — Харківщина", "Слобідські новини", id="dash"),
+        pytest.param("Reuters - World News", "Reuters", id="hyphen"),
+        pytest.param("Stop-Press", "Stop-Press", id="hyphen-in-a-name-stays"),
+    ],
+)
+def test_outlet_label_is_the_outlet_not_the_feed_section(title, label):
+    assert outlet_label(title) == label

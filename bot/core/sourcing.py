@@ -509,6 +509,7 @@ class Analysis:
     headline_sensational: tuple[str, ...]
     unattributed_share: float
     refutations: tuple[tuple[str, str, str], ...]  # (cue, source class, source name) in attributed sentences
+    dateline_credit: str = ""  # "KHARKIV (Northern Wire) -": the credited agency, known to the outlet list or not
 
     def signals(self) -> dict[str, Any]:
         counts = {c: 0 for c in SOURCE_CLASSES}
@@ -1082,6 +1083,14 @@ _OUTLET_INFER_WEAK = re.compile(
 )
 
 
+def strip_dateline(text: str) -> str:
+    """The text without its dateline ("KHARKIV, Ukraine, March 10 (Northern Wire) - "). WHY (stories): a
+    dateline says where and when the outlet filed, not what happened; its city, date and agency would
+    make every story an agency files from one city look alike."""
+    m = _DATELINE.match(text) or _DATELINE_MIXED.match(text)
+    return text[m.end():] if m else text
+
+
 def _infer_outlets(c: _Compiled, text: str, persons: set[str]) -> set[str]:
     """Names used the way publications are ("Look reported", "the outlet Look", "told Look ... according
     to Look"). A name framed once strongly, or twice weakly, is taken as an outlet, unless the text
@@ -1117,6 +1126,8 @@ def _infer_outlets(c: _Compiled, text: str, persons: set[str]) -> set[str]:
         weak[name] = weak.get(name, 0) + 1
     out = set()
     for name in strong | {n for n, k in weak.items() if k >= 2}:
+        if re.match(r"(?:The|the)\s+\S", name):
+            name = name.split(None, 1)[1]  # "The Kharkiv Courier reported": the outlet is "Kharkiv Courier"
         first = name.split()[0]
         if len(name.split()) == 1 and re.search(r"(?:ian|ish|ese|ic|an|ий|ский|ський)$", name):
             continue  # "the Ukrainian outlet", "Russian news agency": an adjective, not the outlet's name
@@ -1211,11 +1222,15 @@ def analyse(article: Article, lexicons: Lexicons) -> Analysis:
     dateline = ""
     wire = ""
     m = _DATELINE.match(text) or _DATELINE_MIXED.match(text)
+    dateline_credit = ""
     if m:
         dateline = m.group("city").strip().title()
         if m.group("wire"):
             o = lexicons.outlet(m.group("wire").strip())
             wire = o.name if o else ""
+            credit = m.group("wire").strip()
+            if o is not None or re.fullmatch(r"[A-ZА-ЯЁІЇЄҐ][\w&.'\-]*(?: [A-ZА-ЯЁІЇЄҐ][\w&.'\-]*){0,3}", credit):
+                dateline_credit = o.name if o else credit
     if not wire:
         for wm in _WIRE_PAREN.finditer(text[:400]):
             o = lexicons.outlet(wm.group(1).strip())
@@ -1526,7 +1541,7 @@ def analyse(article: Article, lexicons: Lexicons) -> Analysis:
         byline=byline, dateline=dateline, wire_credit=wire, correction=correction,
         own_reporting=tuple(dict.fromkeys(own_reporting)), headline_overstates=overstates,
         headline_sensational=tuple(sensational), unattributed_share=unattributed_share,
-        refutations=tuple(refutations),
+        refutations=tuple(refutations), dateline_credit=dateline_credit,
     )
 
 

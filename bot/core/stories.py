@@ -32,11 +32,12 @@ import enum
 import re
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping
 
 from bot.core.sourcing import (
     DOCUMENT,
+    strip_dateline,
     NAMED,
     SOCIAL,
     Article,
@@ -190,14 +191,55 @@ def _tokens(text: str) -> list[str]:
     return [t.lower() for t in _TOKEN.findall(text)]
 
 
+_CYRILLIC = str.maketrans({
+    "а": "a", "б": "b", "в": "v", "г": "h", "ґ": "g", "д": "d", "е": "e", "є": "ie", "ё": "e", "ж": "zh",
+    "з": "z", "и": "y", "і": "i", "ї": "i", "й": "i", "к": "k", "л": "l", "м": "m", "н": "n", "о": "o",
+    "п": "p", "р": "r", "с": "s", "т": "t", "у": "u", "ф": "f", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh",
+    "щ": "shch", "ь": "", "ъ": "", "ы": "y", "э": "e", "ю": "iu", "я": "ia", "'": "", "\u2019": "", "`": "",
+})
+_VOWELS = frozenset("aeiouy")
+
+
+def spelling_key(word: str) -> str:
+    """One key for the spellings of a name: Kupiansk, Kupyansk, Kup'yansk, Куп'янськ, Купянск -> "kpnsk";
+    Oskil, Oskol, Оскіл -> "oskl"; Kharkiv, Kharkov, Харків -> "khrkv".
+
+    WHY a consonant skeleton: outlets transliterate differently (y/i/j, ia/ya, g/h, apostrophes) and
+    Ukrainian and Russian vowels alternate (Оскіл/Оскол), while the consonants of a name stay put. Used
+    only for capitalised words (names) and only together with other evidence, so that two rewrites of one
+    event in different spellings share keys; an inflected ending (Купянске, Куп'янська) is cut by taking
+    the skeleton of the first seven letters of the transliteration."""
+    w = word.lower().removesuffix("'s").removesuffix("\u2019s").translate(_CYRILLIC)
+    w = "".join(ch for ch in w if ch.isalpha())[:7].replace("g", "h").replace("j", "i")
+    if not w:
+        return ""
+    out = ["i" if w[0] == "y" else w[0]]  # Изюм -> "yzium", Izium
+    for ch in w[1:]:
+        if ch not in _VOWELS and ch != out[-1]:
+            out.append(ch)
+    return "".join(out)
+
+
 def title_words(title: str) -> frozenset[str]:
-    return frozenset(t for t in _tokens(title) if len(t) > 2 and t not in _STOP)
+    """The content words of a title, lower-case; names (capitalised words) by their spelling key
+    (``spelling_key``), marked with "~"."""
+    words = set()
+    for t in _TOKEN.findall(_norm(title)):
+        low = t.lower()
+        if len(low) <= 2 or low in _STOP:
+            continue
+        if t[0].isupper():
+            key = spelling_key(t)
+            words.add("~" + key if len(key) >= 3 else low)
+        else:
+            words.add(low)
+    return frozenset(words)
 
 
 def story_keys(title: str, text: str) -> frozenset[str]:
     """Language-neutral-ish keys of the event: capitalised names and numbers in the title and lead.
     WHY: independent rewrites share who, where and how many, even when no sentence is shared."""
-    lead = lead_of(title, text)
+    lead = lead_of(title, strip_dateline(text))
     keys = set()
     for m in _CAPWORD.finditer(lead):
         w = m.group(0).lower().removesuffix("'s")
@@ -294,9 +336,16 @@ class StoryIndex:
         self._postings: dict[str, list[int]] = {}
         self._stories: dict[str, list[int]] = {}
         self._profiles: dict[str, Profile] = {}
+        self._newest: float | None = None
 
     def __len__(self) -> int:
         return len(self._by_entry)
+
+    @property
+    def newest(self) -> datetime | None:
+        """The latest publication time added (None when empty): what the window is measured back from
+        when the feeds' clock is behind the caller's (archives, the demo's fixed dates)."""
+        return datetime.fromtimestamp(self._newest, tz=timezone.utc) if self._newest is not None else None
 
     # -- lookup ------------------------------------------------------------------------------------
 
@@ -363,12 +412,17 @@ class StoryIndex:
         item the same boilerplate description must not fold its different stories into one alert:
         a lost alert is worse than a duplicate); otherwise the titles must share 40 % of their content
         words and the leads two names or numbers, or the leads must share four keys with some title
-        overlap."""
+        overlap, or the titles share half their words and three of them names compared by their spelling
+        key (Oskol/Oskil, Kupyansk/Kupiansk: one event in two transliterations) and the leads one name."""
         j = MinHasher.jaccard(s1, s2)
         t = _overlap(w1, w2)
         k = len(k1 & k2)
-        if (j >= COPY_JACCARD and t >= COPY_MIN_TITLE_OVERLAP) or (t >= 0.4 and k >= 2) or (k >= 4 and t >= 0.25) or (t >= 0.8 and len(w1) >= 4):
-            return 2 * j + t + 0.2 * k
+        if (j >= COPY_JACCARD and t >= COPY_MIN_TITLE_OVERLAP) or (t >= 0.4 and k >= 2) or (k >= 4 and t >= 0.25) or (
+                t >= 0.8 and len(w1) >= 4) or (t >= 0.5 and k >= 1 and sum(w[:1] == "~" for w in w1 & w2) >= 3):
+            # Which matching story is the best home: the one whose headline says the same thing first
+            # (a denial of a river crossing belongs with the crossing, not with another report quoting
+            # the same spokesman), then shared names.
+            return 2 * j + 3 * t + 0.1 * k
         return 0.0
 
     def find(self, article: StoryArticle) -> str | None:
@@ -390,7 +444,9 @@ class StoryIndex:
         is_new = story is None
         story_id = article.entry_id if story is None else story
         idx = len(self._rows)
-        self._rows.append(_Row(article, article.published.timestamp(), story_id, words, keys, sig))
+        ts = article.published.timestamp()
+        self._newest = ts if self._newest is None else max(self._newest, ts)
+        self._rows.append(_Row(article, ts, story_id, words, keys, sig))
         self._by_entry[article.entry_id] = idx
         for band, key in zip(self._buckets, self._band_keys(sig)):
             band.setdefault(key, []).append(idx)
@@ -455,7 +511,10 @@ def profile(article: StoryArticle, lexicons: Lexicons) -> Profile:
         lexicons,
     )
     known: Outlet | None = lexicons.outlet(article.outlet) if article.outlet else None
-    outlet_name = known.name if known else article.outlet
+    short = outlet_label(article.outlet)
+    if known is None and short != article.outlet:
+        known = lexicons.outlet(short)
+    outlet_name = known.name if known else short
     quotes = frozenset(
         " ".join(_tokens(q)) for q in an.quotes_direct if len(_tokens(q)) >= 6
     )
@@ -466,7 +525,10 @@ def profile(article: StoryArticle, lexicons: Lexicons) -> Profile:
         owner=known.owner if known else "",
         country=known.country if known else "",
         control=known.control if known else "",
-        wire=an.wire_credit,
+        # the credited agency: a known wire, or the one a dateline credits ("KHARKIV (Northern Wire) -"),
+        # unless that is the article's own outlet (its own reporting)
+        wire=an.wire_credit or (an.dateline_credit if an.dateline_credit.lower() not in (
+            article.outlet.lower(), outlet_name.lower()) else ""),
         cited=frozenset(an.outlets_cited),
         relays=an.single_outlet,
         own_sourcing=bool(an.named_on_record or an.documents or an.primary_cues or an.primary_links
@@ -475,6 +537,17 @@ def profile(article: StoryArticle, lexicons: Lexicons) -> Profile:
         refuters=refuters,
         shingles=shingles(article.title, article.text),
     )
+
+
+_TITLE_TAIL = re.compile(r"\s+(?:\||:|\u2014|\u2013|-|\u00b7)\s+.*$|:\s+.*$")
+
+
+def outlet_label(name: str) -> str:
+    """The outlet's name from a feed title: "Look | Breaking news, fast" -> "Look", "Northern Wire: Ukraine"
+    -> "Northern Wire". WHY: a feed title names the outlet and then the section; texts cite the outlet
+    ("according to Look"), and the corroboration line should say who, not which feed."""
+    short = _TITLE_TAIL.sub("", name.strip())
+    return short if len(short) >= 2 else name.strip()
 
 
 def _jaccard(a: frozenset[int], b: frozenset[int]) -> float:
@@ -545,8 +618,9 @@ def corroboration(story: Story) -> Corroboration:
         if rel == Relation.INDEPENDENT:
             origins.append(p)
         elif rel == Relation.DISPUTE:
-            if p.outlet not in disputers:
-                disputers.append(p.outlet)
+            who = p.wire or p.outlet  # a site running a wire's denial relays the wire's denial
+            if who not in disputers:
+                disputers.append(who)
         elif rel == Relation.COPY:
             copies += 1
         elif rel == Relation.ECHO:
