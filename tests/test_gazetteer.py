@@ -120,7 +120,7 @@ def test_running_bot_memory_stays_small(index_path):
     """Opening the index, resolving place and near watches and compiling a matcher adds < 60 MB."""
     script = textwrap.dedent(f"""
         import resource, sys
-        import ahocorasick, re2
+        import re2
         from bot.adapters.gazetteer_index import open_places
         from bot.core.matching import Matcher
         from bot.core.models import Watch
