@@ -294,3 +294,12 @@ def test_content_type_headers(content_type, problem):
     parsed = _parse("cyrillic_utf8.xml", headers={"Content-Type": content_type})
     assert parsed.is_feed and parsed.entries[0].title == "Обстріл біля Куп’янська"
     assert (parsed.problem is None) if problem is None else (problem in parsed.problem)
+
+
+def test_a_declared_external_entity_is_named_and_never_resolved():
+    body = (b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY secret SYSTEM "file:///etc/passwd">]>'
+            b'<rss version="2.0"><channel><title>X</title><item><title>Leak &secret;</title>'
+            b'<link>https://h.example/x</link></item></channel></rss>')
+    parsed = parse_feed(body, {}, "https://h.example/feed", 1)
+    assert parsed.is_feed and "external entity" in parsed.problem
+    assert "root:" not in parsed.entries[0].title

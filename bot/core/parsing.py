@@ -297,6 +297,9 @@ def _ttl_seconds(value: Any) -> int | None:
     return minutes * 60 if minutes > 0 else None
 
 
+_EXTERNAL_ENTITY = re.compile(rb"<!ENTITY\s+%?\s*[^\s>]+\s+(?:SYSTEM|PUBLIC)\b", re.I)
+
+
 def _bozo_note(result: Mapping[str, Any]) -> str | None:
     if not result.get("bozo"):
         return None
@@ -343,6 +346,10 @@ def parse_feed(body: bytes, headers: Mapping[str, str], url: str, feed_id: int, 
             return ParsedFeed(is_feed=False, problem=refused)
 
     notes: list[str] = []
+    if _EXTERNAL_ENTITY.search(body[:65536]):
+        # feedparser never resolves them (nothing is fetched or read); a feed that declares one is either
+        # broken or probing, and its owner should see that in the feed's health.
+        notes.append("external entity declared in the DOCTYPE; ignored, nothing fetched")
     body = _repair_charrefs(body)
     parse_headers = {k: v for k, v in headers.items() if k != "content-location"}
     content_type = parse_headers.get("content-type", "")
