@@ -73,3 +73,13 @@ async def test_jsonl_unwritable_path_is_a_retry_with_the_reason(tmp_path):
     result = await JsonlNotifier().send(_delivery(f"jsonl:{blocker}/alerts.jsonl"))
     assert result.status is SendStatus.RETRY
     assert "cannot write" in result.error
+
+
+async def test_console_prints_a_follow_up_with_the_report_that_changed_the_story():
+    out = io.StringIO()
+    delivery = Delivery(id=2, destination="console", dedupe_key="k:update:2:", kind="followup", payload={
+        "parent_key": "k", "text": "Update: corroborated by 2 independent outlets (A, B)",
+        "title": "Seven wounded in Kupiansk", "outlet": "B", "url": "https://b.example/1"})
+    await ConsoleNotifier(stream=out).send(delivery)
+    assert out.getvalue() == ("  ↳ Update: corroborated by 2 independent outlets (A, B)\n"
+                              "    Seven wounded in Kupiansk (B)\n    https://b.example/1\n\n")

@@ -43,6 +43,17 @@ def render_alert(alert: Alert, tz: tzinfo | None = None) -> str:
     return "\n".join(lines)
 
 
+def render_followup(payload) -> str:
+    """A follow-up under the alert it updates (a terminal has no threads: it says which story)."""
+    lines = [f"  ↳ {payload.get('text') or 'Update on this story'}"]
+    if payload.get("title"):
+        outlet = f" ({payload['outlet']})" if payload.get("outlet") else ""
+        lines.append(f"    {payload['title']}{outlet}")
+    if payload.get("url"):
+        lines.append(f"    {payload['url']}")
+    return "\n".join(lines)
+
+
 class ConsoleNotifier:
     def __init__(self, stream: TextIO | None = None, tz: tzinfo | None = None):
         self.stream = stream
@@ -54,6 +65,8 @@ class ConsoleNotifier:
             text = render_alert(Alert.from_payload(delivery.payload), self.tz)
         elif delivery.kind == "digest":  # no upload on a terminal: a sparkline per group instead of a chart
             text = render_text(Digest.from_payload(delivery.payload))
+        elif delivery.kind == "followup":
+            text = render_followup(delivery.payload)
         else:
             text = str(delivery.payload.get("text", delivery.payload))
         if delivery.outcome_unknown:
