@@ -243,20 +243,10 @@ class SlackNotifier:
     async def _find_posted(self, channel: str, key: str) -> str | SendResult | None:
         """The ``ts`` of a message in the channel's recent history whose metadata carries ``key``; None if
         there is none or we cannot read history (then posting is the lesser evil than never posting)."""
-        try:
-            response = await self.client.conversations_history(
-                channel=channel, limit=self.history_lookback, include_all_metadata=True)
-        except SlackApiError as exc:
-            error = _error_code(exc)
-            if exc.response.status_code == 429 or exc.response.status_code >= 500 or error in TRANSIENT_ERRORS:
-                return SendResult.retry(f"history lookup failed: {error or exc.response.status_code}",
-                                        retry_after_s=_retry_after(exc))
-            log.warning("cannot read channel history to reconcile; posting",
-                        extra={"channel": channel, "platform": "slack", "error": error})
-            return None
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            return SendResult.retry(f"history lookup failed: {exc!r}")
-        for message in response.get("messages") or ():
+        messages = await self._history(channel)
+        if isinstance(messages, SendResult):
+            return messages
+        for message in messages:
             meta = message.get("metadata") or {}
             if meta.get("event_type") == METADATA_EVENT and \
                     (meta.get("event_payload") or {}).get("idempotency_key") == key:
