@@ -881,7 +881,7 @@ class _StoryDesk:
         out: list[NewDelivery] = []
         for entry in entries:
             corr = self.corroboration(entry.story_key)
-            if corr is None or len(self.index.story(self._story_id(entry.story_key) or "").articles) < 2:
+            if corr is None or len(corr.relations) < 2:  # a story of one article has nothing to update
                 continue
             keys = [(d, alert_key(d, entry.story_key)) for d in sorted(destinations)]
             for alert_row in await self.store.get_deliveries(keys):  # stored alerts: earlier polls
