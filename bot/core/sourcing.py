@@ -57,7 +57,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import filterfalse
 from typing import Any, Iterable, Mapping
 from urllib.parse import urlsplit
 
@@ -706,7 +705,7 @@ def _count_words(text: str) -> int:
     its ends. ``str.isalnum`` is exactly the regex's ``[^\W_]``, punctuation at a token's ends joins
     nothing, and no word spans whitespace, so only the other tokens need the regex."""
     tokens = text.split()
-    odd = list(filterfalse(str.isalnum, tokens))
+    odd = [tok for tok in tokens if not tok.isalnum()]
     n = len(tokens) - len(odd)
     hard = []
     for tok in odd:
