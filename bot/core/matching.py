@@ -32,6 +32,7 @@ and reported in ``Matcher.errors``; it never stops the others from matching.
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -149,17 +150,27 @@ class _Stats:
     Keyed by atom identity (``("text", "attack")``), not by a matcher's atom ids, so that it survives
     rebuilds. Only the choice of triggers uses it."""
 
-    __slots__ = ("samples", "counts")
+    __slots__ = ("samples", "counts", "texts", "words")
 
     def __init__(self) -> None:
         self.samples = 0
-        self.counts: dict[tuple[str, str], int] = {}
+        self.counts: Counter[tuple[str, str]] = Counter()  # phrases, places, regexes, by ident
+        # single-word atoms and phrase words by their folded word: counted with Counter.update (in C)
+        self.texts: Counter[str] = Counter()
+        self.words: Counter[str] = Counter()
 
     def likelihood(self, ident: tuple[str, str]) -> float:
-        prior = PRIOR[ident[0] if ident[0] != "word" else "text"]
-        if ident[0] == "regex":
-            return prior
-        return (self.counts.get(ident, 0) + PRIOR_WEIGHT * prior) / (self.samples + PRIOR_WEIGHT)
+        kind, key = ident
+        if kind == "regex":
+            return PRIOR["regex"]
+        if kind == "word":
+            seen = self.words[key]
+        elif kind == "text" and " " not in key:
+            seen = self.texts[key]
+        else:
+            seen = self.counts[ident]
+        prior = PRIOR["place" if kind == "place" else "text"]
+        return (seen + PRIOR_WEIGHT * prior) / (self.samples + PRIOR_WEIGHT)
 
 
 class _Field:
@@ -549,16 +560,11 @@ class Matcher:
         trigger regex found (``P``). A regex that is not a trigger is not counted: its cost is fixed."""
         stats = self._stats
         stats.samples += 1
-        counts, atoms = stats.counts, self._atoms
-        for key in words & self._word_keys:
-            ident = ("text", key)
-            counts[ident] = counts.get(ident, 0) + 1
-        for aid in present:
-            ident = atoms[aid].ident
-            counts[ident] = counts.get(ident, 0) + 1
-        for word in words & self._phrase_words:
-            ident = ("word", word)
-            counts[ident] = counts.get(ident, 0) + 1
+        stats.texts.update(words & self._word_keys)
+        stats.words.update(words & self._phrase_words)
+        if present:
+            atoms = self._atoms
+            stats.counts.update(atoms[aid].ident for aid in present)
         due = next((n for n in REPLAN_AT if n > self._replan_at), self._replan_at + REPLAN_AT[-1])
         if stats.samples >= due:
             self._replan_at = stats.samples

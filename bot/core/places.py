@@ -941,9 +941,8 @@ class PlaceScanner:
         ``hit``: the tokens of ``ft`` for which ``positive`` is true, when the caller knows them already
         (the matcher does: it tokenises once for words and places)."""
         pre = ft.pre
-        tokens = ft.tokens
         if hit is None:
-            tokset = set(tokens)
+            tokset = set(ft.tokens)
             new = tokset - self._seen
             if new:
                 self._learn(new)
@@ -998,7 +997,7 @@ class PlaceScanner:
         out: dict[int, list[tuple[int, int]]] = {}
         for s, e, pid, kind in sorted(real):
             if kind == NOUN and self._keyof.get(pre[s:e]) in self._common:
-                if self._sentence_start(ft, s) and not self._has_context(tokens, real, s):
+                if self._sentence_start(ft, s) and not self._has_context(ft.tokens, real, s):
                     continue
             got = out.setdefault(pid, [])
             if (s, e) not in got:  # a form can be both a noun and an adjective (Купянском)
