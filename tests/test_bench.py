@@ -114,3 +114,25 @@ def test_digest_bench_rows_are_a_store_that_could_exist(n: int) -> None:
     assert len({(m[1], m[2]) for m in matches}) == len(matches)
     assert len({(d[1], d[2]) for d in outbox}) == len(outbox)
     assert {d[1] for d in outbox} <= {f"webhook:digest{k}" for k in range(DESTINATIONS)}
+
+
+def _bench(home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WIREWATCH_DATABASE_URL": f"sqlite:///{home / 'unused.db'}",
+           "WIREWATCH_ENV_FILE": str(home / "no.env")}
+    return subprocess.run([sys.executable, "-m", "bot.app.cli", "bench", *args], cwd=home, env=env,
+                          capture_output=True, text=True, timeout=240)
+
+
+def test_only_measures_the_named_figures(tmp_path: Path) -> None:
+    proc = _bench(tmp_path, "--quick", "--json", "--only", "assess,match")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(proc.stdout)
+    assert list(doc["figures"]) == ["match", "assess"]  # report order, whatever order they were named in
+    assert isinstance(doc["figures"]["match"]["value"], (int, float))
+
+
+def test_only_with_an_unknown_figure_is_a_usage_error(tmp_path: Path) -> None:
+    proc = _bench(tmp_path, "--only", "match,speed")
+    assert proc.returncode == 2
+    assert "speed" in proc.stderr and "poll_304" in proc.stderr  # what is wrong, and what to choose from
+    assert proc.stdout == ""

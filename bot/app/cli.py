@@ -107,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="one JSON document with every figure")
     s.add_argument("--quick", action="store_true", help="small inputs, under a minute (CI)")
     s.add_argument("--corpus", metavar="DIR", help="feed files to use for the parsing figures")
+    s.add_argument("--only", metavar="NAMES", help="measure only these figures, comma-separated "
+                   "(e.g. match,assess; names as in BENCHMARKS.md)")
 
     dc = sub.add_parser("discord", help="register the Discord commands, or print the invite URL").add_subparsers(
         dest="action", metavar="ACTION", parser_class=_Parser)
