@@ -738,7 +738,7 @@ _ASCII_GAPS = bytes(b if chr(b).isalnum() or chr(b) in "'-" else 32 for b in ran
 
 
 def _count_words(text: str) -> int:
-    """``len(_WORD.findall(text))``, about four times faster. WHY: the regex costs ~0.25 ms per 1,000
+    """``len(_WORD.findall(text))``, three times faster or more. WHY: the regex costs ~0.25 ms per 1,000
     words, and nearly every whitespace-separated token is one plain word, perhaps with punctuation at
     its ends. ``str.isalnum`` is exactly the regex's ``[^\W_]``, punctuation at a token's ends joins
     nothing, and no word spans whitespace, so only the other tokens need the regex. An ASCII text with
@@ -1212,7 +1212,8 @@ _WEAK_LITERALS = ("told", "according to", "citing", "cited by", "quoted by", "in
 def _by_longest_word(literals: Iterable[str]) -> dict[str, tuple[tuple[str, int], ...]]:
     """The literals grouped by their longest word: {word: ((literal, offset of the word in it), ...)}.
     WHY: "the newspaper", "a newspaper" and "an newspaper" are found from one ``str.find`` pass for
-    "newspaper" (each pass reads the whole text: 5 µs on 1,000 words; 20 words instead of 75 literals)."""
+    "newspaper" (each pass reads the whole text: 5 µs on 1,000 words; 23 Latin words instead of 77 Latin
+    literals, and a Cyrillic word costs nothing on a Latin text)."""
     groups: dict[str, list[tuple[str, int]]] = {}
     for lit in literals:
         word = max(reversed(_RUN.findall(lit) or [lit]), key=len)
