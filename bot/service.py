@@ -16,6 +16,7 @@ Promises kept here, and how:
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import random
@@ -585,7 +586,7 @@ class Service:
         # In a worker thread: a rebuild takes up to a second for 10,000 watches (and the first place watch
         # may open the gazetteer); deliveries, health checks and chat commands go on meanwhile. The old
         # matcher hands over what it learnt about term frequencies.
-        self._matcher = await asyncio.to_thread(Matcher.build, watches, self.places, self._matcher)
+        self._matcher = await asyncio.to_thread(build_matcher, watches, self.places, self._matcher)
         self._matcher_key = key
         for problem in getattr(self._matcher, "errors", ()):
             log.warning("watch skipped: %s", problem)
@@ -721,6 +722,23 @@ def _outlet_name(outlet: str) -> str:
     if outlet.lower().startswith(("http://", "https://")):
         return outlet.split("://", 1)[1].split("/", 1)[0]
     return outlet
+
+
+def build_matcher(watches: Sequence[Watch], places: object, previous: Matcher | None = None) -> Matcher:
+    """Build the matcher, then move the long-lived heap out of the cyclic collector's sight.
+
+    WHY: the matcher and the gazetteer's place scanners are a few hundred thousand small objects (dicts,
+    tuples, sets) that live until the next watch change and hold no reference cycles. Left in the
+    collector's generations, every full collection walks all of them, and matching allocates fast
+    enough (hits, matches) to trigger collections often: measured, ~20 % of matching time with 10,000
+    watches. ``gc.freeze`` keeps them out of every collection; the collection just before it (with the
+    previous freeze undone) frees whatever cyclic garbage the previous matcher left, so nothing piles up
+    in the permanent generation across rebuilds. Runs in the rebuild's worker thread."""
+    matcher = Matcher.build(watches, places, previous)
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+    return matcher
 
 
 def _reasons_json(hits: Sequence[Hit]) -> str:

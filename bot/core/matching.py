@@ -110,6 +110,10 @@ def _evaluator_factory(expr: str) -> Callable[[tuple[Any, ...]], Evaluator]:
     return eval(f"lambda K: lambda W, P, r: {expr}", {"__builtins__": {}})  # noqa: S307 - see above
 
 
+def _first(item: tuple[int, Match]) -> int:
+    return item[0]
+
+
 @functools.lru_cache(maxsize=100_000)
 def _parse(text: str) -> Query:
     """``query.parse`` remembered: a rebuild after one watch change re-reads 10,000 unchanged queries.
@@ -444,9 +448,7 @@ class Matcher:
 
     def match(self, entry: Entry) -> list[Match]:
         """The watches ``entry`` matches (title and summary), each with the hits that made it match."""
-        result = self._run(((FIELDS[0], entry.title), (FIELDS[1], entry.summary)))
-        identity = entry.identity
-        return [Match(watch_id, identity, hits) for watch_id, hits in result]
+        return self._run(((FIELDS[0], entry.title), (FIELDS[1], entry.summary)), entry.identity)
 
     def _place_hits(self, tokset: set[str]) -> set[str]:
         """The tokens of an entry that can start a watched place name (memoised once per distinct token
@@ -461,7 +463,7 @@ class Matcher:
             self._seen |= new
         return tokset & self._place_tokens
 
-    def _run(self, texts: Sequence[tuple[str, str]]) -> list[tuple[int, tuple[Hit, ...]]]:
+    def _run(self, texts: Sequence[tuple[str, str]], identity: str = "") -> list[Match]:
         self._entries += 1
         fields = [_Field(name, text) for name, text in texts if text]
         words: set[str] = set()  # W: the words of every field (one set: a query reads title and text)
@@ -526,7 +528,7 @@ class Matcher:
                     return True
             return False
 
-        out: list[tuple[int, int, tuple[Hit, ...]]] = []
+        out: list[tuple[int, Match]] = []
         hit_cache: dict[int, tuple[Hit, ...]] = {}
         watches = self._watches
         for index in candidates:
@@ -546,12 +548,14 @@ class Matcher:
                         ok = aid in present
                     hits = hit_cache[aid] = tuple(self._hits(aid, fields)) if ok else ()
                 shared = hits if not shared else shared + hits
-            if len(watch.members) == 1:
-                out.append((watch.members[0][0], watch.members[0][1], shared))
+            members = watch.members
+            if len(members) == 1:
+                out.append((members[0][0], Match(members[0][1], identity, shared)))
             else:
-                out.extend((position, watch_id, shared) for position, watch_id in watch.members)
-        out.sort()  # build order; positions are unique, so the comparison never reaches the hits
-        return [(watch_id, hits) for _, watch_id, hits in out]
+                out += [(position, Match(watch_id, identity, shared)) for position, watch_id in members]
+        if len(out) > 1:
+            out.sort(key=_first)  # build order
+        return [match for _, match in out]
 
     def _learn_frequencies(self, words: set[str], present: set[int]) -> None:
         """Count the atoms of a sampled entry; re-plan the triggers at the checkpoints.
@@ -617,7 +621,7 @@ def match_query(query: Query | str, title: str, text: str,
     result = matcher._run(((FIELDS[0], title), (FIELDS[1], text)))
     if not result:
         return False, []
-    return True, list(result[0][1])
+    return True, list(result[0].hits)
 
 
 def check_query(query: str, places: PlaceResolver | None = None) -> Query:
