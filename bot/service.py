@@ -820,6 +820,10 @@ class _FullText:
         return ArticleText(url, page.text, "page", now, links=tuple(page.links))
 
 
+SYNC_YIELD_EVERY = 100  # stored entries placed between two hand-backs of the event loop (~0.3 s at most)
+SYNC_REPORT_EVERY = 10_000  # a progress line in the log this often during a long rebuild
+
+
 class _StoryDesk:
     """Stories, sourcing and corroboration for the service: which story a new entry belongs to, how well
     each alerted article is sourced, how many independent outlets carry the story, and when a channel
@@ -839,15 +843,33 @@ class _StoryDesk:
         self._story_of: dict[str, str] = {}  # stored story key -> index story id
         self._outlets: dict[int, str] = {}
         self._synced_at: datetime | None = None
+        self._syncing = asyncio.Lock()
 
     async def sync(self, now: datetime) -> None:
+        async with self._syncing:  # two poll batches at once (never in the scheduler) sync one after the other
+            await self._sync(now)
+
+    async def _sync(self, now: datetime) -> None:
         since = now - self.window if self._synced_at is None else self._synced_at - timedelta(minutes=5)
         feeds = await self.store.list_feeds()
         self._outlets = {f.id: _outlet_name(f.outlet or f.title or f.url) for f in feeds}
-        for entry in await self.store.recent_entries(since, limit=200_000):
+        entries = await self.store.recent_entries(since, limit=200_000)
+        started = time.monotonic()
+        for n, entry in enumerate(entries, 1):
             assignment = self.index.add(self._article(entry, self._outlets.get(entry.feed_id, ""), entry.fetched_at or now))
             if entry.story_key:
                 self._name(assignment.story_id, entry.story_key)
+            if n % SYNC_YIELD_EVERY == 0:
+                # WHY: the first sync after a start rebuilds the window from the store, a few ms an entry
+                # (100,000 entries: minutes). Done in one go it would hold the event loop: no Slack ack
+                # within its 3 s, no deliveries, no health answers. Handing the loop back every few hundred
+                # entries keeps the rest of the bot working meanwhile.
+                await asyncio.sleep(0)
+                if n % SYNC_REPORT_EVERY == 0:
+                    log.info("story index: %d of %d stored entries placed (%.0f s)", n, len(entries),
+                             time.monotonic() - started)
+        if len(entries) >= SYNC_REPORT_EVERY:
+            log.info("story index: rebuilt from %d stored entries in %.1f s", len(entries), time.monotonic() - started)
         # The window ends at the newest article, or now if that is later: items dated in the past (an
         # archive, the demo's fixed dates) still meet the stories they belong to; a date in the future
         # cannot push the window forward.

@@ -132,3 +132,40 @@ async def test_alerts_carry_sourcing_and_confirmations_arrive_as_one_threaded_fo
         await store.close()
     assert [d.kind for d in rec.sent] == ["alert", "followup", "followup"]
     assert "corroborated by 3 independent outlets" in rec.sent[2].payload["text"]
+
+
+async def test_rebuilding_the_story_index_at_start_hands_the_event_loop_back(tmp_path, lexicons):
+    """The first poll after a start places every stored entry of the window into the story index (a few ms
+    each: minutes for 100,000). Meanwhile the rest of the bot must go on (Slack wants its ack within 3 s):
+    another task gets to run again and again during the rebuild, and the rebuild still places everything."""
+    import asyncio
+
+    from bot.core.models import Entry, FeedStatus, FeedUpdate
+    from bot.service import SYNC_YIELD_EVERY
+
+    store = await open_store(f"sqlite:///{tmp_path / 'stories.db'}")
+    when = datetime(2026, 3, 3, 8, tzinfo=timezone.utc)
+    try:
+        feed, _ = await store.add_feed("https://wire.example/feed", interval_s=600, baseline=False, now=when,
+                                       first_poll_at=when, title="Wire", outlet="Northern Wire")
+        count = SYNC_YIELD_EVERY * 6
+        entries = [Entry(feed_id=0, identity=f"e{i}", title=f"Bridge {i} repaired near Oskil river crossing {i}",
+                         summary=f"Crews repaired bridge number {i} on the Oskil overnight.",
+                         url=f"https://wire.example/{i}", story_key=f"story:s{i}", fetched_at=when)
+                   for i in range(count)]
+        [claim] = await store.claim_due_feeds(when, limit=1, lease_s=60, feed_ids=[feed.id], force=True)
+        await store.finish_poll(claim, FeedUpdate(status=FeedStatus.OK, next_poll_at=when + timedelta(hours=1),
+                                                  polled_at=when), entries, [], [])
+        svc = service(store, None, {}, lexicons, lambda: when + timedelta(minutes=1))
+        during = 0  # turns the other task got while the index was partly built
+        sync = asyncio.ensure_future(svc._desk.sync(when + timedelta(minutes=1)))
+        while not sync.done():
+            during += 0 < len(svc._desk.index) < count
+            await asyncio.sleep(0)
+        await sync
+        assert during >= count // SYNC_YIELD_EVERY - 1  # it ran between the chunks, not only before and after
+        assert len(svc._desk.index) == count
+        # a story keeps the key its entries were stored with (the alias), so alert keys do not change
+        assert svc._desk._story_id("story:s0") is not None
+    finally:
+        await store.close()
