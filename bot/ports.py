@@ -139,6 +139,13 @@ class Store(Protocol):
         """Set (or with None clear) a watch's ``muted_until``. False if there is no such watch."""
         ...
 
+    async def watch_generation(self) -> int:
+        """A number that changes in the same transaction as every change to the watches (``add_watch``,
+        ``remove_watch``, ``set_watch_muted``), read with one tiny query. A poller keeps the number it built
+        its matcher from and reloads ``list_watches`` only when this differs: a watch added by another
+        process (a chat worker) is seen at the next poll batch, and an unchanged list costs no reload."""
+        ...
+
     # ---- entries ----------------------------------------------------------------------------------
     async def recent_entries(self, since: datetime, *, limit: int = 10_000) -> list[Entry]: ...
 
@@ -185,6 +192,12 @@ class Store(Protocol):
         ...
 
     async def mark_sent(self, delivery: Delivery, *, message_ref: str | None, now: datetime) -> None: ...
+
+    async def mark_sent_many(self, sent: Sequence[Delivery]) -> int:
+        """Record several sends in one transaction: each claimed row becomes sent with the ``message_ref``
+        and ``sent_at`` it carries. Fenced like ``mark_sent``: a row whose claim is no longer ours (it
+        lapsed and another sender took it) is left alone and logged. Returns how many were recorded."""
+        ...
 
     async def mark_retry(self, delivery: Delivery, *, next_attempt_at: datetime, error: str) -> None: ...
 

@@ -276,6 +276,50 @@ async def test_a_muted_watch_records_matches_but_sends_nothing_until_the_mute_en
     assert rec.titles == ["Kupiansk B"]
 
 
+class WatchListCounter:
+    """The store, recording how often the watches were loaded (what crossed the boundary)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.loads = 0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    async def list_watches(self, destination=None):
+        self.loads += 1
+        return await self.inner.list_watches(destination)
+
+
+async def test_a_watch_added_by_another_process_is_used_by_the_next_batch_and_unchanged_ones_are_not_reloaded(
+    server, fetcher, tmp_path
+):
+    """A chat process and a poller process share the database: the poller rebuilds its matcher at its next
+    batch after the chat added a watch (no restart), and does not reload the watches while none changed."""
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    poller_store, chat_store = WatchListCounter(await open_store(url)), await open_store(url)
+    clock, rec = Clock(), Recorder()
+    poller = make_service(poller_store, fetcher, {"console": rec}, clock=clock)
+    chat = make_service(chat_store, fetcher, {}, clock=clock)
+    try:
+        server.serve("/a.xml", rss([("Kupiansk A", "https://ex.org/1")]))
+        await chat.add_feed(server.url("/a.xml"), interval_s=60)
+        await chat.add_watch("Izium", "console")
+        for _ in range(3):  # the baseline, then two polls with nothing new
+            await poller.poll_due_feeds(force=True)
+        assert poller_store.loads == 1, "the watches were reloaded although none changed"
+
+        await chat.add_watch("Kupiansk", "console")
+        server.serve("/a.xml", rss([("Kupiansk B", "https://ex.org/2"), ("Kupiansk A", "https://ex.org/1")]))
+        await poller.poll_due_feeds(force=True)
+        await poller.deliver_all()
+        assert rec.titles == ["Kupiansk B"]
+        assert poller_store.loads == 2
+    finally:
+        await poller_store.inner.close()
+        await chat_store.close()
+
+
 async def test_polling_many_feeds_at_once_works_in_batches(server, fetcher, tmp_path):
     """`poll --force` on a large install: batches keep leases short and database connections free."""
     store = await open_store(f"sqlite:///{tmp_path / 'many.db'}")

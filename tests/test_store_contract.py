@@ -7,6 +7,7 @@ passed in: ``at(seconds)`` is a fixed instant plus an offset, so leases lapse by
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -295,6 +296,47 @@ async def test_watch_mute_is_set_and_cleared(store):
     assert await store.set_watch_muted(w.id + 100, at(1)) is False
 
 
+async def test_the_watch_generation_moves_with_every_watch_change_and_only_then(store):
+    """Pollers reload the watches only when this number moved: every change must move it, and reads and
+    changes that change nothing should not (each move costs every poller a reload)."""
+    seen = [await store.watch_generation()]
+
+    async def moved() -> bool:
+        seen.append(await store.watch_generation())
+        return seen[-1] != seen[-2]
+
+    w = await store.add_watch("drone", "slack:C1", created_by="U1", now=T0)
+    assert await moved(), "add_watch"
+    await store.list_watches()
+    await poll(store, await add(store, "https://a.example/feed"), [entry("a")])
+    assert not await moved(), "reads and polls are not watch changes"
+    assert await store.set_watch_muted(w.id, at(60)) is True
+    assert await moved(), "set_watch_muted"
+    assert await store.set_watch_muted(w.id, None) is True
+    assert await moved(), "clearing a mute"
+    assert await store.set_watch_muted(w.id + 100, at(1)) is False
+    assert await store.remove_watch(w.id + 100) is False
+    assert not await moved(), "nothing changed"
+    assert await store.remove_watch(w.id) is True
+    assert await moved(), "remove_watch"
+    assert len(set(seen)) == 5, "a generation never comes back to an earlier value"
+
+
+async def test_a_watch_change_through_one_handle_moves_the_generation_another_reads(store, store_url):
+    """A chat process adds the watch; a poller process, with its own connections, must see the change."""
+    if store_url == "memory":
+        pytest.skip("two MemoryStores do not share data")
+    from bot.adapters.sql_store import open_store
+
+    other = await open_store(store_url)
+    try:
+        before = await other.watch_generation()
+        await store.add_watch("drone", "slack:C1", created_by="U1", now=T0)
+        assert await other.watch_generation() != before
+    finally:
+        await other.close()
+
+
 # ---- outbox -------------------------------------------------------------------------------------------
 
 
@@ -357,6 +399,37 @@ async def test_a_lapsed_sending_row_comes_back_with_outcome_unknown(store):
     await store.mark_sent(again, message_ref="ts-1", now=at(63))
     [done] = [d for d in await store.list_deliveries("sent")]
     assert (done.dedupe_key, done.message_ref, done.outcome_unknown) == ("a1", "ts-1", False)
+
+
+async def test_mark_sent_many_records_each_row_with_its_own_ref_and_time(store):
+    await outbox(store, ("A", "a1"), ("B", "b1"), ("A", "a2"))
+    claimed = await store.claim_deliveries(at(1), limit=10, lease_s=60)
+    sent = [dataclasses.replace(d, message_ref=f"ref-{d.dedupe_key}", sent_at=at(2 + n)) for n, d in enumerate(claimed)]
+    assert await store.mark_sent_many(sent) == 3
+    assert await store.mark_sent_many([]) == 0
+    rows = await store.list_deliveries("sent")
+    assert [(d.dedupe_key, d.message_ref, d.sent_at, d.outcome_unknown) for d in rows] == [
+        ("a1", "ref-a1", at(2), False), ("b1", "ref-b1", at(3), False), ("a2", "ref-a2", at(4), False),
+    ]
+    assert await store.claim_deliveries(at(10), limit=10, lease_s=60) == [], "sent rows are never claimed again"
+
+
+async def test_mark_sent_many_is_fenced_row_by_row(store):
+    """A batch written late (its sender stalled past the lease) records only the rows still its own: a row
+    another sender took over keeps that sender's claim, and its reconcile decides."""
+    await outbox(store, ("A", "a1"), ("B", "b1"))
+    a1, b1 = await store.claim_deliveries(at(1), limit=10, lease_s=60)
+    await store.mark_sent(b1, message_ref="early", now=at(2))
+    [a1_again] = await store.claim_deliveries(at(61), limit=10, lease_s=60)
+    stale = [dataclasses.replace(d, message_ref="stale", sent_at=at(62)) for d in (a1, b1)]
+    assert await store.mark_sent_many(stale) == 0
+    rows = {d.dedupe_key: d for d in await store.list_deliveries()}
+    assert (rows["a1"].status, rows["a1"].message_ref, rows["a1"].claim_token) == (
+        DeliveryStatus.SENDING, None, a1_again.claim_token)
+    assert (rows["b1"].message_ref, rows["b1"].sent_at) == ("early", at(2))
+    assert await store.mark_sent_many([dataclasses.replace(a1_again, message_ref="ts-1", sent_at=at(63))]) == 1
+    [done] = [d for d in await store.list_deliveries("sent") if d.dedupe_key == "a1"]
+    assert (done.message_ref, done.outcome_unknown) == ("ts-1", False)
 
 
 async def test_outcome_unknown_survives_a_release(store):

@@ -76,6 +76,7 @@ class MemoryStore:
         self._digests: dict[tuple[str, str], datetime] = {}  # (destination, local date) -> created_at
         self._article_texts: dict[str, ArticleText] = {}  # canonical article URL -> text read
         self._ids = {"feed": 0, "entry": 0, "watch": 0, "delivery": 0}
+        self._watch_generation = 0  # bumped by every watch change (Store.watch_generation)
 
     def _next_id(self, kind: str) -> int:
         self._ids[kind] += 1
@@ -246,6 +247,7 @@ class MemoryStore:
             created_by=_clean(created_by) or "", created_at=_utc(now),
         )
         self._watches[watch.id] = watch
+        self._watch_generation += 1
         return watch
 
     async def list_watches(self, destination: str | None = None) -> list[Watch]:
@@ -255,14 +257,20 @@ class MemoryStore:
         ]
 
     async def remove_watch(self, watch_id: int) -> bool:
-        return self._watches.pop(watch_id, None) is not None
+        removed = self._watches.pop(watch_id, None) is not None
+        self._watch_generation += removed
+        return removed
 
     async def set_watch_muted(self, watch_id: int, until: datetime | None) -> bool:
         watch = self._watches.get(watch_id)
         if watch is None:
             return False
         self._watches[watch_id] = dataclasses.replace(watch, muted_until=_utc(until))
+        self._watch_generation += 1
         return True
+
+    async def watch_generation(self) -> int:
+        return self._watch_generation
 
     # ---- entries ----------------------------------------------------------------------------------
 
@@ -405,6 +413,15 @@ class MemoryStore:
                 outcome_unknown=False, last_error=None,
             )
             row.claimed_until = None
+
+    async def mark_sent_many(self, sent: Sequence[Delivery]) -> int:
+        recorded = 0
+        for delivery in sent:
+            if self._fenced(delivery):
+                assert delivery.sent_at is not None, "mark_sent_many: a sent row carries its sent_at"
+                await self.mark_sent(delivery, message_ref=delivery.message_ref, now=delivery.sent_at)
+                recorded += 1
+        return recorded
 
     async def mark_retry(self, delivery: Delivery, *, next_attempt_at: datetime, error: str) -> None:
         if row := self._fenced(delivery):

@@ -44,6 +44,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    bindparam,
     case,
     delete,
     event,
@@ -271,6 +272,15 @@ article_text_table = Table(
     Column("fetched_at", UtcDateTime, nullable=False),
     Index("ix_article_texts_fetched_at", "fetched_at"),
 )
+
+# A number per kind of shared state, bumped in the same transaction as every change to it (migration 0006):
+# a poller reads one row to learn whether the watches changed instead of reloading all of them.
+change_counter_table = Table(
+    "change_counters", metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", Integer, nullable=False),
+)
+WATCHES_COUNTER = "watches"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -824,6 +834,7 @@ class SqlStore:
                     .returning(*watch_table.c)
                 )
             ).one()
+            await self._bump_watches(conn)
             return _watch(row)
 
         return await self._tx(work)
@@ -836,16 +847,38 @@ class SqlStore:
 
     async def remove_watch(self, watch_id: int) -> bool:
         async def work(conn: AsyncConnection) -> bool:
-            return (await conn.execute(delete(watch_table).where(watch_table.c.id == watch_id))).rowcount > 0
+            removed = (await conn.execute(delete(watch_table).where(watch_table.c.id == watch_id))).rowcount > 0
+            if removed:
+                await self._bump_watches(conn)
+            return removed
 
         return await self._tx(work)
 
     async def set_watch_muted(self, watch_id: int, until: datetime | None) -> bool:
         async def work(conn: AsyncConnection) -> bool:
             stmt = sql_update(watch_table).where(watch_table.c.id == watch_id).values(muted_until=until)
-            return (await conn.execute(stmt)).rowcount > 0
+            changed = (await conn.execute(stmt)).rowcount > 0
+            if changed:
+                await self._bump_watches(conn)
+            return changed
 
         return await self._tx(work)
+
+    async def watch_generation(self) -> int:
+        """One primary-key read. A missing row (a database edited by hand) reads as 0, like a fresh one."""
+        c = change_counter_table.c
+        rows = await self._rows(select(c.value).where(c.name == WATCHES_COUNTER))
+        return int(rows[0].value) if rows else 0
+
+    async def _bump_watches(self, conn: AsyncConnection) -> None:
+        """Inside the transaction of the watch change, so the two are seen together or not at all. An upsert:
+        the row comes with migration 0006, but a missing one must not make a change go unnoticed. On
+        PostgreSQL concurrent watch changes queue on this row, which is fine at chat-command rates."""
+        t = change_counter_table
+        await conn.execute(
+            self._insert(t).values(name=WATCHES_COUNTER, value=1)
+            .on_conflict_do_update(index_elements=["name"], set_={"value": t.c.value + 1})
+        )
 
     # ---- entries ----------------------------------------------------------------------------------
 
@@ -1069,6 +1102,43 @@ class SqlStore:
             delivery, "sent", status=DeliveryStatus.SENT.value, message_ref=message_ref, sent_at=now,
             claimed_until=None, outcome_unknown=False, last_error=None,
         )
+
+    async def mark_sent_many(self, sent: Sequence[Delivery]) -> int:
+        """One transaction for many sends (a commit each made ten parallel destinations queue for SQLite's
+        one writer). The rows still ours are read first (``FOR UPDATE`` on PostgreSQL, so no claim can
+        move between the read and the write; SQLite's BEGIN IMMEDIATE already holds every other writer
+        off), then written with one executemany whose WHERE repeats the fence."""
+        if not sent:
+            return 0
+        d = delivery_table
+        write = (
+            sql_update(d)
+            .where(d.c.id == bindparam("b_id"), d.c.claim_token == bindparam("b_token"),
+                   d.c.status == DeliveryStatus.SENDING.value)
+            .values(status=DeliveryStatus.SENT.value, message_ref=bindparam("b_ref", type_=CleanText()),
+                    sent_at=bindparam("b_sent_at", type_=UtcDateTime()), claimed_until=None,
+                    outcome_unknown=False, last_error=None)
+        )
+
+        async def work(conn: AsyncConnection) -> list[Delivery]:
+            ours: list[Delivery] = []
+            for chunk in _chunks([s for s in sent if s.claim_token], CHUNK):
+                held = dict((await conn.execute(
+                    select(d.c.id, d.c.claim_token)
+                    .where(d.c.id.in_([s.id for s in chunk]), d.c.status == DeliveryStatus.SENDING.value)
+                    .with_for_update()
+                )).all())
+                ours += [s for s in chunk if held.get(s.id) == s.claim_token]
+            if ours:
+                await conn.execute(write, [dict(b_id=s.id, b_token=s.claim_token, b_ref=s.message_ref,
+                                                b_sent_at=s.sent_at) for s in ours])
+            return ours
+
+        ours = {s.id for s in await self._tx(work)}
+        for lost in (s for s in sent if s.id not in ours):
+            log.warning("delivery claim lost; outcome not recorded",
+                        extra={"delivery_id": lost.id, "channel": lost.destination, "action": "sent"})
+        return len(ours)
 
     async def mark_retry(self, delivery: Delivery, *, next_attempt_at: datetime, error: str) -> None:
         await self._fenced(
