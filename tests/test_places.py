@@ -242,6 +242,14 @@ NEAR = [
     ("Kharkiv is 100 km away", "near:Kupiansk~30km", "Strike on Kharkiv", False, ""),
     ("Balakliia is 60 km away", "near:Kupiansk~30km", "Strike on Balakliia", False, ""),
     ("Izium is 70 km away", "near:Kupiansk~30km", "Strike on Izium", False, ""),
+    ("a long village name needs no war words", "near:Kupiansk~30km", "Concert in Petropavlivka", True,
+     "Petropavlivka (7 km E of Kupiansk)"),
+    ("a short village name in an English text is a word", "near:Sumy~30km", "A Sad Story of Our Release", False,
+     ""),
+    ("a short village name in a war text is the village", "near:Sumy~30km",
+     "Russian shelling hit the village of Sad overnight", True, "Sad (7 km SW of Sumy)"),
+    ("an English word with a village's key", "near:Sumy~30km", "Upgrade to the Basic tier for backups", False, ""),
+    ("a brand with a village's key", "near:Dnipro~30km", "Film was fresh Kodak Tri-X", False, ""),
 ]
 
 
@@ -253,6 +261,31 @@ def test_near(places, query, text, matched, place):
         assert hits[0].place == place
     if matched and not place:
         assert " of Kupiansk)" in hits[0].place
+
+
+FALSE_FRIENDS = [
+    # (case, query, text, matched)
+    ("English word with the key of a Polish spelling", "place:Lutsk", "Dumb Luck As it turns out", False),
+    ("the Polish spelling itself", "place:Lutsk", "Rosyjskie drony nad Łuckiem i Łuck bez prądu", True),
+    ("a false friend in a war text", "place:Lutsk", "Russian missiles hit Luck, the regional centre", True),
+    ("Latin adjective alone is a surname (Lutsky: the key of Lucky)", "place:Lutsk", "Lucky to have had two", False),
+    ("Latin adjective before a head noun", "place:Kharkiv", "Fighting in the Kharkivska oblast", True),
+]
+
+
+@pytest.mark.parametrize("query,text,matched", [f[1:] for f in FALSE_FRIENDS], ids=[f[0] for f in FALSE_FRIENDS])
+def test_false_friends_need_a_text_about_places(places, query, text, matched):
+    assert match_query(query, text, "", places=places)[0] is matched
+
+
+@pytest.mark.parametrize("query,shown", [("place:Kyiv", "Kyiv"), ("place:Poltava", "Poltava"),
+                                         ("place:Kupiansk", "Kupiansk")])
+def test_places_are_shown_by_their_ukrainian_romanisation_or_main_name(places, query, shown):
+    """Russian and Belarusian alternates without a letter only Ukrainian has (Киев, Палтава) are not the
+    Ukrainian name: Kyiv, not Kyev; Poltava, not Paltava; Kupiansk (Куп'янськ), not the main Kupyansk."""
+    name = query.split(":")[1]
+    ok, hits = match_query(query, f"Drones over {name} at night", "", places=places)
+    assert ok and hits[0].place == shown
 
 
 def test_near_with_words(places):

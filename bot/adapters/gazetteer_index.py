@@ -88,6 +88,7 @@ def load_lexicon(seeds_dir: Path | None = None) -> PlaceLexicon:
         aliases={int(k): tuple(v) for k, v in data.get("aliases", {}).items()},
         rejected={int(k): frozenset(v) for k, v in data.get("rejected", {}).items()},
         common_words=frozenset(name_key(w) for w in data.get("common_words", ())),
+        false_friends=tuple(data.get("false_friends", ())),
         head_nouns=DEFAULT_HEAD_NOUNS + tuple(data.get("head_nouns", ())),
         context_words=DEFAULT_CONTEXT_WORDS + tuple(data.get("context_words", ())),
     )

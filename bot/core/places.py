@@ -451,17 +451,6 @@ class Gazetteer(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class PlaceLexicon:
-    """Hand-written extras from ``seeds/gazetteer``: what the generator cannot know."""
-
-    aliases: Mapping[int, tuple[str, ...]] = field(default_factory=dict)  # place id -> extra names
-    rejected: Mapping[int, frozenset[str]] = field(default_factory=dict)  # place id -> names that are noise
-    common_words: frozenset[str] = frozenset()  # name keys that are also ordinary words (изюм, лиман)
-    head_nouns: tuple[str, ...] = ()  # words an adjectival place form needs after it (направление)
-    context_words: tuple[str, ...] = ()  # words that make a common-word name at sentence start a place
-
-
 DEFAULT_HEAD_NOUNS = (
     "направление", "направления", "направлению", "направлением", "направлении", "направлениях",
     "напрямок", "напрямку", "напрямком", "напрямі", "напрям", "напряму", "напрямках",
@@ -471,6 +460,26 @@ DEFAULT_HEAD_NOUNS = (
     "участок", "участке", "участка", "ділянка", "ділянці", "ділянки",
     "фронт", "фронте", "фронті", "фронта", "сектор", "секторе", "секторі", "округ", "округе",
     "плацдарм", "плацдарме", "плацдармі", "выступ", "выступе", "виступ", "виступі",
+    # Latin-script sectors and districts: English, then Polish, German and French as outlets write them
+    "direction", "directions", "axis", "sector", "front", "district", "raion", "rayon", "oblast", "region",
+    "hromada", "community", "bridgehead", "salient", "kierunek", "kierunku", "obwod", "obwodzie", "rejon",
+    "rejonie", "richtung", "gebiet", "secteur",
+)
+# A village of a near: watch with a short name in Latin script counts only in a text about the war or about
+# places (one of these words anywhere in the field, or a place a watch names): small villages are called Sad,
+# Basy, Polihon, Kodaky and Zhuky, and English texts say sad, basic, polygon, Kodak and Youki. The words
+# are compared as written (folded, not through the lossy place keys: "var" is not "war") and are the ones
+# technology and sport pages do not use (no "attack", "front", "forces", "capture", "battle").
+# Not needed in Cyrillic (the false friends there are lower-case words, which the capital-letter rule
+# already keeps out), nor for the place a watch names (whoever watches it wants every mention).
+DISTINCT_NAME_LETTERS = 8  # a Latin village name this long needs no context (see PlaceScanner._doubtful)
+DEFAULT_NEAR_CONTEXT_WORDS = (
+    "fighting", "clashes", "assault", "assaults", "shelling", "shelled", "artillery", "drone", "drones",
+    "missile", "missiles", "troops", "brigade", "frontline", "occupied", "liberated", "recaptured",
+    "counteroffensive", "evacuated", "russian", "russians", "russia", "ukrainian", "ukrainians", "ukraine",
+    "kremlin", "village", "villages", "settlement", "settlements", "hamlet", "outskirts", "oblast", "raion",
+    "hromada", "bridgehead", "kyiv", "kharkiv", "donetsk", "luhansk", "zaporizhzhia", "kherson", "sumy", "dnipro",
+    "wieś", "wsi", "ostrzał", "dorf", "beschuss",
 )
 DEFAULT_CONTEXT_WORDS = (
     "город", "города", "городе", "місто", "міста", "місті", "село", "селе", "селі", "поселок", "посёлок",
@@ -480,6 +489,21 @@ DEFAULT_CONTEXT_WORDS = (
     "под", "під", "близ", "біля", "направлении", "напрямку", "харьковской", "харківської", "донецкой",
     "донецької",
 )
+
+
+@dataclass(frozen=True)
+class PlaceLexicon:
+    """Hand-written extras from ``seeds/gazetteer``: what the generator cannot know."""
+
+    aliases: Mapping[int, tuple[str, ...]] = field(default_factory=dict)  # place id -> extra names
+    rejected: Mapping[int, frozenset[str]] = field(default_factory=dict)  # place id -> names that are noise
+    common_words: frozenset[str] = frozenset()  # name keys that are also ordinary words (изюм, лиман)
+    head_nouns: tuple[str, ...] = ()  # words an adjectival place form needs after it (направление)
+    context_words: tuple[str, ...] = ()  # words that make a common-word name at sentence start a place
+    near_context_words: tuple[str, ...] = DEFAULT_NEAR_CONTEXT_WORDS  # see DEFAULT_NEAR_CONTEXT_WORDS
+    # Latin words whose key is a place's (Lucky and Luck are Lutsk's keys: Łuck, Lutsky): places only in a
+    # text about the war or places, like the villages of a near: watch. Compared as written, folded.
+    false_friends: tuple[str, ...] = ()
 
 
 class MemoryGazetteer:
@@ -632,12 +656,23 @@ def _display(record: PlaceRecord, cyr_names: Sequence[str]) -> str:
     not the GeoNames main name Kupyansk), else the gazetteer's main name."""
     if record.cc == "UA":
         main = name_key(record.name)
-        for c in sorted(cyr_names, key=lambda c: (cyrillic_language(c) != "uk", "'" not in c and "’" not in c)):
-            if cyrillic_language(c) == "ru":
+        # Only a name with a letter Ukrainian alone writes (і ї є ґ, the apostrophe) is surely Ukrainian:
+        # the alternates also hold Russian and Belarusian names without one (Киев, Палтава), whose
+        # romanisations are not the national ones (Kyev, Paltava); then the main name stands. Of the
+        # Ukrainian ones, the closest to the main name (Білгород-Дністровський, not Білгарад-...).
+        best: tuple[tuple[float, bool], str] | None = None
+        for c in cyr_names:
+            if cyrillic_language(c) != "uk":
                 continue
             latin = kmu(c)
-            if _similar(name_key(latin), main, 0.7):
-                return latin
+            key = name_key(latin)
+            if not _similar(key, main, 0.7):
+                continue
+            rank = (difflib.SequenceMatcher(None, key, main).ratio(), "'" in c or "’" in c)
+            if best is None or rank > best[0]:
+                best = (rank, latin)
+        if best is not None:
+            return best[1]
     return record.name
 
 
@@ -677,14 +712,16 @@ def place_variants(record: PlaceRecord, lexicon: PlaceLexicon | None = None) -> 
         if len(keys) == 1:
             for k in latin_noun_keys(keys[0]):
                 nouns.add((k,))
+            # An adjective is a place only before a head noun ("Kupiansky direction", "Kharkivska oblast"),
+            # as in Cyrillic: alone, "Lutsky" is a surname and its key is the English "Lucky".
             for k in latin_adjective_keys(keys[0]):
-                nouns.add((k,))
+                adjectives.add((k,))
         else:
             nouns.add(tuple(keys))
     for form in latin_adjs:
         keys = [token_key(t) for t in name_tokens(form)]
         if len(keys) == 1:
-            nouns.add((keys[0],))
+            adjectives.add((keys[0],))
     nouns = {n for n in nouns if all(n) and len("".join(n)) >= 3}
     return PlaceVariants(record.id, _display(record, cyr_names), frozenset(nouns),
                          frozenset(a for a in adjectives if a[0] and len(a[0]) >= 5),
@@ -751,7 +788,7 @@ class Places:
         self._variants: dict[int, PlaceVariants] = {}
         self._resolved: dict[str, PlaceSet] = {}  # the gazetteer is static: a resolution never changes
         self._blockers: dict[int, frozenset[tuple[str, ...]]] = {}
-        self._scanners: dict[frozenset[int], PlaceScanner] = {}  # the last few, newest last
+        self._scanners: dict[tuple[frozenset[int], frozenset[int]], PlaceScanner] = {}  # the last few, newest last
         self._keyof: dict[str, str] = {}  # token -> token_key, shared by this gazetteer's scanners
 
     # -- lookup ---------------------------------------------------------------------------------
@@ -832,7 +869,8 @@ class Places:
     def scanner(self, place_sets: Sequence[PlaceSet]) -> "PlaceScanner":
         """One scanner for all the places of ``place_sets``; reused while the set of places is unchanged,
         so a watch change that adds no place rebuilds nothing here."""
-        ids = frozenset(pid for ps in place_sets for pid in ps.members)
+        ids = (frozenset(pid for ps in place_sets for pid in ps.members),
+               frozenset(ps.centre.id for ps in place_sets))
         scanner = self._scanners.pop(ids, None) or self._scanner(place_sets)
         self._scanners[ids] = scanner  # a `watch test` probe must not evict the poller's scanner
         while len(self._scanners) > 4:
@@ -848,7 +886,8 @@ class Places:
         blockers: set[tuple[str, ...]] = set()
         for pid, v in variants.items():
             blockers |= self._longer(v)
-        return PlaceScanner(variants, blockers, self.lexicon, self._keyof)
+        return PlaceScanner(variants, blockers, self.lexicon, self._keyof,
+                            centres=frozenset(ps.centre.id for ps in place_sets))
 
     def _longer(self, v: PlaceVariants) -> frozenset[tuple[str, ...]]:
         """Multi-word gazetteer names containing one of the place's names (Kupiansk-Vuzlovyi for Kupiansk)."""
@@ -869,6 +908,60 @@ _TOKEN_SPAN = re.compile(r"\S+")
 _SENTENCE_END = ".!?…:;\n"
 MAX_TOKEN_MEMO = 100_000  # tokens whose key is remembered (a few MB); the memo starts over beyond
 
+Entries = tuple[tuple[int, int], ...]  # the (place id, kind) pairs one key sequence names
+# first token key -> ((length, names), ...), shortest first: ``names`` is the Entries of the one-token name for
+# length 1, a {key sequence -> Entries} dict for longer names
+ByLength = tuple[tuple[int, "Entries | dict[tuple[str, ...], Entries]"], ...]
+
+
+def _entries_by_sequence(variants: Mapping[int, PlaceVariants],
+                         blockers: Iterable[tuple[str, ...]]) -> dict[tuple[str, ...], Entries]:
+    """Key sequence -> the places (and kinds) it names, in place order, blockers last.
+
+    WHY shared tuples: a ``near:`` watch brings hundreds of villages of ~100 key sequences each, and almost
+    every sequence names one place (bench: 58,000 sequences for 586 places, 55,000 naming one). One tuple
+    per distinct value, shared by every sequence that has it, replaces a list and a pair per sequence
+    (~7 MB of the bench's scanner)."""
+    shared: dict[Entries, Entries] = {}
+    by_seq: dict[tuple[str, ...], Entries] = {}
+
+    def add(seq: tuple[str, ...], pair: tuple[int, int]) -> None:
+        entries = by_seq.get(seq, ()) + (pair,)
+        by_seq[seq] = shared.setdefault(entries, entries)
+
+    for pid, v in variants.items():
+        noun, adj = (pid, NOUN), (pid, ADJ)
+        for seq in v.nouns:
+            add(seq, noun)
+        for seq in v.adjectives:
+            add(seq, adj)
+    block = (-1, BLOCK)
+    for seq in blockers:
+        if len(seq) > 1:
+            add(seq, block)
+    return by_seq
+
+
+def _by_first_key(by_seq: Mapping[tuple[str, ...], Entries]) -> dict[str, ByLength]:
+    """The scanner's index: first token key -> the names starting with it, grouped by length.
+
+    WHY tuples, not nested dicts: three names in four are one token long, and a {length: {sequence:
+    entries}} pair of dicts per first key cost ~500 bytes (22 MB of the bench's 45,000 keys); a one-token
+    name's value is ``((1, entries),)``, shared by every key naming the same places the same way."""
+    longer: dict[str, dict[int, dict[tuple[str, ...], Entries]]] = {}
+    for seq, entries in by_seq.items():
+        if len(seq) > 1:
+            longer.setdefault(seq[0], {}).setdefault(len(seq), {})[seq] = entries
+    shared: dict[ByLength, ByLength] = {}
+    first: dict[str, ByLength] = {}
+    for seq, entries in by_seq.items():
+        if len(seq) == 1:
+            one: ByLength = ((1, entries),)
+            first[seq[0]] = shared.setdefault(one, one)
+    for key, by_len in longer.items():
+        first[key] = first.get(key, ()) + tuple(sorted(by_len.items()))
+    return first
+
 
 class PlaceScanner:
     """Finds the watched places in folded text, token by token.
@@ -879,21 +972,15 @@ class PlaceScanner:
     """
 
     def __init__(self, variants: Mapping[int, PlaceVariants], blockers: Iterable[tuple[str, ...]],
-                 lexicon: PlaceLexicon, keyof: dict[str, str] | None = None):
+                 lexicon: PlaceLexicon, keyof: dict[str, str] | None = None, centres: frozenset[int] | None = None):
         self.variants = dict(variants)
-        # first token key -> {length -> {key sequence -> [(place id, kind)]}}
-        by_seq: dict[tuple[str, ...], list[tuple[int, int]]] = {}
-        for pid, v in self.variants.items():
-            for seq in v.nouns:
-                by_seq.setdefault(seq, []).append((pid, NOUN))
-            for seq in v.adjectives:
-                by_seq.setdefault(seq, []).append((pid, ADJ))
-        for seq in blockers:
-            if len(seq) > 1:
-                by_seq.setdefault(seq, []).append((-1, BLOCK))
-        self._first: dict[str, dict[int, dict[tuple[str, ...], list[tuple[int, int]]]]] = {}
-        for seq, entries in by_seq.items():
-            self._first.setdefault(seq[0], {}).setdefault(len(seq), {})[seq] = entries
+        # the places watches name (``centres``) and those only around one (a near: watch's villages), which
+        # need a text about places or war when named in Latin script (DEFAULT_NEAR_CONTEXT_WORDS)
+        self._around_only = frozenset(self.variants) - centres if centres is not None else frozenset()
+        self._near_context = frozenset(prefold(w)[0] for w in lexicon.near_context_words)
+        self._false_friends = frozenset(w.lower() for w in lexicon.false_friends)
+        by_seq = _entries_by_sequence(self.variants, blockers)
+        self._first = _by_first_key(by_seq)
         # Only a watched name makes a text worth scanning. A longer name that contains one (a blocker:
         # "Kupiansk-Vuzlovyi" for Kupiansk) matters only where the watched name is, so blockers are
         # also indexed by the watched key inside them, and found by looking around a real hit.
@@ -953,7 +1040,7 @@ class PlaceScanner:
         size = len(pre)
         for tok in hit:
             k = self._keyof.get(tok) or self._key(tok)
-            by_len = self._first.get(k)
+            by_len = self._first.get(k)  # ((length, names), ...): see _by_first_key
             if not by_len:
                 continue
             pos = 0
@@ -965,15 +1052,15 @@ class PlaceScanner:
                 if (s and not pre[s - 1].isspace()) or (e < size and not pre[e].isspace()):
                     continue
                 following: list[tuple[str, int]] | None = None  # (key, end offset) of the next tokens
-                for length, seqs in by_len.items():
+                for length, names in by_len:
                     if length == 1:
-                        seq_end, entries, after = e, seqs.get((k,)), 0
+                        seq_end, entries, after = e, names, 0
                     else:
                         if following is None:
                             following = self._following(pre, e)
                         if len(following) < length - 1:
                             continue
-                        entries = seqs.get((k,) + tuple(f[0] for f in following[: length - 1]))
+                        entries = names.get((k,) + tuple(f[0] for f in following[: length - 1]))
                         seq_end, after = following[length - 2][1], length - 1
                     if not entries:
                         continue
@@ -995,14 +1082,38 @@ class PlaceScanner:
                 if not any(o[0] <= f[0] and f[1] <= o[1] and (o[1] - o[0]) > (f[1] - f[0]) for o in found)]
         real = [f for f in kept if f[3] != BLOCK]
         out: dict[int, list[tuple[int, int]]] = {}
+        doubtful: list[tuple[int, int, int]] = []  # hits that stand only in a text about the war or places
         for s, e, pid, kind in sorted(real):
             if kind == NOUN and self._keyof.get(pre[s:e]) in self._common:
                 if self._sentence_start(ft, s) and not self._has_context(ft.tokens, real, s):
                     continue
+            if self._doubtful(ft, s, e, pid):
+                doubtful.append((s, e, pid))
+                continue
             got = out.setdefault(pid, [])
             if (s, e) not in got:  # a form can be both a noun and an adjective (Купянском)
                 got.append((s, e))
+        # A watched place found for sure (above), or a word of the war or of places, makes the doubtful
+        # ones count (DEFAULT_NEAR_CONTEXT_WORDS).
+        if doubtful and (any(pid not in self._around_only for pid in out)
+                         or not self._near_context.isdisjoint(ft.tokens)):
+            for s, e, pid in doubtful:
+                got = out.setdefault(pid, [])
+                if (s, e) not in got:
+                    got.append((s, e))
         return list(out.items())
+
+    def _doubtful(self, ft: FoldedText, s: int, e: int, pid: int) -> bool:
+        """A hit that counts only in a text about the war or places: a false friend of the lexicon (as
+        written: Polish Łuck is Lutsk, English Luck is not), or a village around a watched place named in
+        Latin script with a short name (Sad, Basy: English words have those keys; a name of
+        ``DISTINCT_NAME_LETTERS`` letters or more, like Petropavlivka, is nobody's word)."""
+        if pid in self._around_only and e - s < DISTINCT_NAME_LETTERS and _HAS_LAT.search(ft.pre, s, e):
+            return True
+        if self._false_friends:
+            a, b = ft.original_span_of_pre(s, e)
+            return ft.original[a:b].lower() in self._false_friends
+        return False
 
     def _blockers_around(self, pre: str, found: list[tuple[int, int, int, int]]) -> None:
         """Add the longer names that contain a found hit's first token after their own first token."""
