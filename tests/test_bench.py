@@ -82,6 +82,31 @@ def test_simulated_latency_stays_within_one_jittered_interval(processing, tick_s
     assert max(lat) <= max(interval_s, policy.min_interval_s) * 1.1 + tick_s + max(processing) + 1.0
 
 
+@pytest.mark.parametrize(
+    "processing, tick_s, interval_s",
+    [
+        pytest.param([0.5], 5.0, 60, id="at-the-minimum-slow-tick"),
+        pytest.param([0.05, 2.0], 1.0, 60, id="at-the-minimum-default-tick-slow-processing"),
+        pytest.param([0.1], 5.0, 300, id="five-minute-interval"),
+        pytest.param([0.3, 0.8], 1.0, 600, id="ten-minute-interval"),
+    ],
+)
+def test_simulated_latency_stays_within_the_interval_when_the_schedule_knows_the_tick(
+    processing, tick_s, interval_s
+) -> None:
+    """With the tick in the policy (bootstrap puts it there), the next poll comes by the end of the interval
+    counted from the previous fetch, or at most a tick past it at the minimum interval (no room to aim
+    early); the item then waits for its own processing and a delivery tick."""
+    import random
+
+    policy = PollPolicy(tick_s=tick_s)
+    lat = simulate_latency(processing, interval_s=interval_s, tick_s=tick_s, delivery_tick_s=1.0, policy=policy,
+                           rng=random.Random(1), publications=2000)
+    longest_gap = max(processing) + max(interval_s, policy.min_interval_s + tick_s)
+    assert min(lat) >= min(processing)
+    assert max(lat) <= longest_gap + max(processing) + 1.0
+
+
 def test_digest_query_is_measured_on_sqlite_and_postgres_or_says_why_not(report: dict) -> None:
     """Issue 7 has landed: digest_query may no longer be pending. SQLite is always measured; PostgreSQL
     is measured, or the figure names the server it could not reach."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import random
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -74,35 +76,112 @@ def test_freshness_s(headers, ttl_s, expected):
 
 
 @pytest.mark.parametrize(
-    "interval_s, fresh, min_s, max_s, r, expected_s",
+    "interval_s, fresh, min_s, max_s, tick_s, r, expected_s",
     [
-        (600, None, 60, DAY, 0.5, 600),
-        (600, None, 60, DAY, 0.0, 540),
-        (600, None, 60, DAY, 1.0, 660),
-        (600, 3600, 60, DAY, 0.5, 3600),
-        (600, 3600, 60, DAY, 0.0, 3600),  # jitter never polls before the server says it is stale
-        (600, 3600, 60, DAY, 1.0, 3960),
-        (30, None, 60, DAY, 0.5, 60),
-        (30, None, 60, DAY, 0.0, 60),  # nor below the operator's minimum
-        (600, 365 * DAY, 60, DAY, 1.0, DAY),  # nor beyond the daily maximum
-        (100_000, None, 60, DAY, 0.0, 0.9 * DAY),
-        (600, 0, 60, DAY, 0.5, 600),
+        (600, None, 60, DAY, 0, 0.5, 570),
+        (600, None, 60, DAY, 0, 0.0, 540),
+        (600, None, 60, DAY, 0, 1.0, 600),  # jitter never polls later than the interval
+        (600, None, 60, DAY, 5, 1.0, 595),  # aimed a tick early: the tick that notices it lands by 600
+        (600, None, 60, DAY, 5, 0.0, 540),
+        (600, 3600, 60, DAY, 0, 0.5, 3600),
+        (600, 3600, 60, DAY, 5, 0.0, 3600),  # never before the server says it is stale
+        (600, 3600, 60, DAY, 5, 1.0, 3600),  # a feed asking for longer gets it, not more
+        (600, 570, 60, DAY, 0, 0.0, 570),  # freshness inside the jitter band cuts it
+        (600, 598, 60, DAY, 5, 1.0, 598),  # ... and beats aiming a tick early
+        (30, None, 60, DAY, 0, 0.5, 60),
+        (60, None, 60, DAY, 1, 0.0, 60),  # nor below the operator's minimum (issue 9's 60 s interval)
+        (60, None, 60, DAY, 1, 1.0, 60),
+        (62, None, 60, DAY, 1, 1.0, 61),
+        (62, None, 60, DAY, 1, 0.0, 60),
+        (600, 365 * DAY, 60, DAY, 0, 1.0, DAY),  # nor beyond the daily maximum
+        (100_000, None, 60, DAY, 0, 0.0, 0.9 * DAY),
+        (100_000, None, 60, DAY, 5, 1.0, DAY - 5),
+        (600, 0, 60, DAY, 0, 0.5, 570),
     ],
     ids=[
-        "interval", "interval-low-jitter", "interval-high-jitter", "freshness-wins", "freshness-is-a-floor",
-        "freshness-high-jitter", "min-clamp", "min-is-a-floor", "max-clamp", "interval-over-max",
-        "zero-freshness",
+        "interval", "interval-earliest", "interval-latest", "tick-aims-early", "tick-earliest",
+        "freshness-wins", "freshness-is-a-floor", "freshness-is-not-jittered-up", "freshness-in-the-band",
+        "freshness-beats-the-tick", "min-clamp", "at-the-minimum", "at-the-minimum-no-room",
+        "just-above-the-minimum", "just-above-the-minimum-earliest", "max-clamp", "interval-over-max",
+        "interval-over-max-tick", "zero-freshness",
     ],
 )
-def test_next_poll_after_success(interval_s, fresh, min_s, max_s, r, expected_s):
-    got = next_poll_after_success(NOW, interval_s, fresh, min_s=min_s, max_s=max_s, rng=FixedRandom(r))
+def test_next_poll_after_success(interval_s, fresh, min_s, max_s, tick_s, r, expected_s):
+    got = next_poll_after_success(NOW, interval_s, fresh, min_s=min_s, max_s=max_s, rng=FixedRandom(r),
+                                  tick_s=tick_s)
     assert got == at(expected_s)
 
 
-@pytest.mark.parametrize("seed", range(50), ids=lambda s: f"seed-{s}")
-def test_next_poll_stays_inside_its_bounds_with_real_randomness(seed):
-    got = next_poll_after_success(NOW, 900, 1200, min_s=300, max_s=DAY, rng=random.Random(seed))
-    assert at(1200) <= got <= at(1320)
+BOUND_CASES = [
+    # id, interval, freshness, min, max, tick
+    ("ten-minutes", 600, None, 60, DAY, 1),
+    ("ten-minutes-slow-tick", 600, None, 60, DAY, 5),
+    ("at-the-minimum", 60, None, 60, DAY, 1),
+    ("below-the-minimum", 30, None, 60, DAY, 5),
+    ("a-tick-above-the-minimum", 61, None, 60, DAY, 1),
+    ("freshness-longer", 900, 1200, 300, DAY, 5),
+    ("freshness-shorter", 900, 870, 300, DAY, 5),
+    ("freshness-past-the-max", 600, 10 * DAY, 60, DAY, 5),
+    ("no-tick", 300, None, 60, DAY, 0),
+]
+
+
+@pytest.mark.parametrize("interval_s, fresh, min_s, max_s, tick_s", [c[1:] for c in BOUND_CASES],
+                         ids=[c[0] for c in BOUND_CASES])
+def test_next_poll_keeps_its_promises_with_real_randomness(interval_s, fresh, min_s, max_s, tick_s):
+    """Over many draws: never before the floor (the server's freshness, the operator's minimum), never
+    after the daily maximum, and the tick that notices the feed (up to ``tick_s`` after its due time) lands
+    within the interval, unless the floor leaves less than a tick of room (then within a tick of it)."""
+    target = min(max(interval_s, fresh or 0, min_s), max_s)
+    floor = min(max(fresh or 0, min_s), max_s)
+    rng = random.Random(7)
+    delays = [(next_poll_after_success(NOW, interval_s, fresh, min_s=min_s, max_s=max_s, rng=rng,
+                                       tick_s=tick_s) - NOW).total_seconds() for _ in range(500)]
+    assert min(delays) >= floor
+    assert max(delays) <= max_s
+    assert max(delays) + tick_s <= max(target, floor + tick_s)
+
+
+def _tick_at_or_after(t: float, tick_s: float) -> float:
+    return math.ceil(t / tick_s) * tick_s
+
+
+def _busiest_tick(starts: list[float], *, interval_s: float, fresh: float | None, polls: int, tick_s: float,
+                  fetch_s: tuple[float, float], rng: random.Random) -> int:
+    """Feeds first due at ``starts``, each polled at the first tick at or after its due time and rescheduled
+    from the end of its fetch, ``polls`` times; the most feeds polled in one tick over the last interval."""
+    last: list[float] = []
+    for due in starts:
+        for _ in range(polls):
+            polled = _tick_at_or_after(due, tick_s)
+            fetched = NOW + timedelta(seconds=polled + rng.uniform(*fetch_s))
+            due = (next_poll_after_success(fetched, interval_s, fresh, min_s=60, max_s=DAY, rng=rng,
+                                           tick_s=tick_s) - NOW).total_seconds()
+        last.append(_tick_at_or_after(due, tick_s))
+    return max(Counter(last).values())
+
+
+SPREAD_CASES = [
+    # id, interval, freshness, spread first polls over the interval (else all in one tick), most in one tick
+    ("added-together-at-the-minimum-stay-spread", 60, None, True, 7),
+    ("added-together-stay-spread", 600, None, True, 4),
+    ("polled-together-drift-apart", 600, None, False, 6),
+    ("polled-together-with-a-freshness-band-drift-apart", 600, 570, False, 10),
+]
+
+
+@pytest.mark.parametrize("interval_s, fresh, spread_first, most", [c[1:] for c in SPREAD_CASES],
+                         ids=[c[0] for c in SPREAD_CASES])
+def test_feeds_do_not_poll_in_lockstep(interval_s, fresh, spread_first, most):
+    """120 feeds added at once (first polls spread by ``first_poll_at``) stay spread after 50 polls each, and
+    120 feeds polled in one tick (a backlog after downtime) are spread by the jitter when the interval leaves
+    room for it: no tick holds more than ``most`` of them (an even spread is 120 / interval per second)."""
+    rng = random.Random(3)
+    starts = [(first_poll_at(NOW, interval_s, rng) - NOW).total_seconds() if spread_first else 0.0
+              for _ in range(120)]
+    busiest = _busiest_tick(starts, interval_s=interval_s, fresh=fresh, polls=50, tick_s=1.0,
+                            fetch_s=(0.05, 0.5), rng=rng)
+    assert busiest <= most
 
 
 @pytest.mark.parametrize(
@@ -156,7 +235,7 @@ def fetched(outcome: FetchOutcome, status: int | None, **kw) -> FetchResult:
     return FetchResult(outcome, url=kw.pop("url", URL), final_url=kw.pop("final_url", URL), status=status, **kw)
 
 
-def ok(next_s: float = 600, **kw) -> FeedUpdate:
+def ok(next_s: float = 570, **kw) -> FeedUpdate:  # FixedRandom(0.5): mid-way in the last 10 % of 600 s
     base = dict(
         status=FeedStatus.OK, next_poll_at=at(next_s), polled_at=NOW, last_success_at=NOW, clear_error=True,
         consecutive_failures=0, clear_failing_since=True, baseline_done=True,
@@ -212,6 +291,11 @@ PLAN_CASES = [
      ok()),
     ("200-untitled-feed-leaves-the-title",
      feed(), fetched(FetchOutcome.MODIFIED, 200), ParsedFeed(is_feed=True), POLICY, ok()),
+    ("200-aims-a-tick-before-the-end-of-the-interval",
+     feed(), fetched(FetchOutcome.MODIFIED, 200), None, PollPolicy(min_interval_s=60, tick_s=5), ok(567.5)),
+    ("200-at-the-minimum-interval-is-polled-at-the-minimum",
+     feed(interval_s=60), fetched(FetchOutcome.MODIFIED, 200), None, PollPolicy(min_interval_s=60, tick_s=1),
+     ok(60)),
     # --- 200 that is not a feed ---------------------------------------------------------------------
     ("not-a-feed-names-the-feed-the-page-links-to",
      feed(), fetched(FetchOutcome.MODIFIED, 200, final_url=NEW_URL, moved_permanently=True, headers=MODIFIED_HEADERS),

@@ -902,9 +902,10 @@ class Bench:
 def simulate_latency(processing: Sequence[float], *, interval_s: float, tick_s: float, delivery_tick_s: float,
                      policy: polling.PollPolicy, rng: random.Random, publications: int) -> list[float]:
     """Latencies (s) of ``publications`` items published at uniform times on one feed, polled on the bot's
-    schedule: each poll sets the next due time with ``polling.next_poll_after_success``; the poll tick
-    (every ``tick_s``, random phase) picks the feed up at the first tick at or after that time; the
-    alert leaves at the first delivery tick after processing."""
+    schedule: each poll sets the next due time with ``polling.next_poll_after_success`` (aimed
+    ``policy.tick_s`` early, as the bot does); the poll tick (every ``tick_s``, random phase) picks the feed
+    up at the first tick at or after that time; the alert leaves at the first delivery tick after
+    processing."""
     epoch = datetime(2025, 1, 1, tzinfo=timezone.utc)
     phase = rng.uniform(0, tick_s)
     polls = [phase]
@@ -912,7 +913,8 @@ def simulate_latency(processing: Sequence[float], *, interval_s: float, tick_s: 
     while polls[-1] < horizon + 3 * interval_s:
         done = polls[-1] + rng.choice(processing)
         due = polling.next_poll_after_success(epoch + timedelta(seconds=done), interval_s, None,
-                                              min_s=policy.min_interval_s, max_s=policy.max_interval_s, rng=rng)
+                                              min_s=policy.min_interval_s, max_s=policy.max_interval_s, rng=rng,
+                                              tick_s=policy.tick_s)
         due_s = (due - epoch).total_seconds()
         ticks = -(-(due_s - phase) // tick_s)  # ceil: the first tick at or after the due time
         polls.append(phase + ticks * tick_s)

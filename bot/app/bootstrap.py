@@ -11,12 +11,11 @@ import functools
 import logging
 import sys
 from dataclasses import dataclass
-from typing import AsyncIterator, TextIO
+from typing import TYPE_CHECKING, AsyncIterator, TextIO
 
 from bot import PROJECT_URL, __version__
 from bot.adapters.console import ConsoleNotifier
 from bot.adapters.digest_chart import render_png
-from bot.adapters.discord_chat import DiscordChat, DiscordNotifier, DiscordSession
 from bot.adapters.gazetteer_index import LazyPlaces, suggest_places
 from bot.adapters.http_fetcher import HttpFetcher
 from bot.adapters.jsonl import JsonlNotifier
@@ -24,7 +23,6 @@ from bot.adapters.lexicons import load_lexicons
 from bot.adapters.parse_pool import InlineParser, ParsePool
 from bot.adapters import discord_embeds, slack_blocks
 from bot.adapters.slack_blocks import render_delivery, reply_text
-from bot.adapters.slack_chat import SlackChat, SlackNotifier, app_client, sender_client
 from bot.adapters.sql_store import open_store
 from bot.adapters.webhooks import KINDS as WEBHOOK_KINDS
 from bot.adapters.webhooks import WebhookNotifier
@@ -32,6 +30,10 @@ from bot.app.settings import Settings
 from bot.core.polling import PollPolicy
 from bot.ports import Metrics
 from bot.service import Service, ServiceConfig
+
+if TYPE_CHECKING:  # the chat SDKs are imported where a token asks for them (build_app)
+    from bot.adapters.discord_chat import DiscordChat
+    from bot.adapters.slack_chat import SlackChat
 
 log = logging.getLogger("wirewatch")
 
@@ -64,6 +66,7 @@ def service_config(settings: Settings) -> ServiceConfig:
             min_interval_s=settings.min_interval_s,
             max_interval_s=settings.max_interval_s,
             dead_after_days=settings.dead_after_days,
+            tick_s=settings.tick_s,
         ),
     )
 
@@ -107,7 +110,11 @@ async def build_app(
         "console": ConsoleNotifier(stream=console, tz=settings.zone),
         "jsonl": JsonlNotifier(),
     }
+    # WHY imports here: a chat SDK is loaded only when its token is set (discord.py ~9 MB resident, slack_bolt
+    # and slack_sdk ~7 MB, ~0.3 s to import): a webhook-only or one-platform deployment never loads the other.
     if settings.slack_bot_token:
+        from bot.adapters.slack_chat import SlackNotifier, sender_client
+
         notifiers["slack"] = SlackNotifier(
             sender_client(settings.slack_bot_token, settings.slack_api_url),
             functools.partial(render_delivery, tz=settings.zone), chart=render_png,
@@ -121,6 +128,8 @@ async def build_app(
         notifiers[kind] = webhooks
     discord_session = None
     if settings.discord_bot_token:  # one client: the sender uses REST only, the front end adds the gateway
+        from bot.adapters.discord_chat import DiscordNotifier, DiscordSession
+
         discord_session = DiscordSession(settings.discord_bot_token, settings.discord_api_url)
         notifiers["discord"] = DiscordNotifier(discord_session, discord_embeds.render_delivery,
                                                thread_name=discord_embeds.thread_name, chart=render_png)
@@ -130,6 +139,8 @@ async def build_app(
                       lexicons=load_lexicons(), article_extractor=extract_page if settings.full_text else None)
     slack = None
     if settings.slack_bot_token:
+        from bot.adapters.slack_chat import SlackChat, app_client
+
         slack = SlackChat(
             app_client(settings.slack_bot_token, settings.slack_api_url), service.run_command, reply_text,
             signing_secret=settings.slack_signing_secret, app_token=settings.slack_app_token,
@@ -137,6 +148,8 @@ async def build_app(
         )
     discord = None
     if discord_session is not None:
+        from bot.adapters.discord_chat import DiscordChat
+
         discord = DiscordChat(discord_session, service.run_command, discord_embeds.reply_content,
                               suggest_places=functools.partial(suggest_places, places.path),
                               admin_permission=settings.discord_admin_permission)

@@ -8,9 +8,19 @@ Why these rules (the sources are in ``reference/polling.md`` §1-2):
   ``refreshDelay = max(TTL, max-age, Expires)``), because each is the publisher asking for patience.
 - **Clamped to [min, max].** ``min`` is ``WIREWATCH_MIN_INTERVAL``: the shortest interval anyone may ask
   for. ``max`` (24 h) keeps a feed that claims to be fresh for a year from being forgotten.
-- **Jitter, +/-10 %, on every reschedule, and first polls spread over the interval.** Feeds added together
-  (an OPML import) would otherwise be polled together forever, in bursts aligned to the minute. The
-  hard limits above win over jitter: we never poll before the freshness floor or after ``max``.
+- **Jitter on every reschedule, downwards only, and first polls spread over the interval.** Feeds added
+  together (an OPML import) would otherwise be polled together forever, in bursts aligned to the minute.
+  The next poll lands in the last 10 % of the interval, never after it: the interval is a promise to the
+  people waiting for alerts (issue 9: publish-to-alert p99 <= interval + 2 s), so jitter may only make a
+  poll earlier, and the mean interval is ~5 % below the configured one. The hard limits above win over
+  jitter: we never poll before the freshness floor or ``min``, nor after ``max``. When the floor *is* the
+  interval (an interval at ``WIREWATCH_MIN_INTERVAL``, or a server asking for more than the interval) there
+  is no room and no jitter: feeds keep the phases their first polls and their own fetch times gave them,
+  which never pulls two feeds together.
+- **The poll tick is part of the schedule.** A feed is polled at the first tick (``tick_s``,
+  ``WIREWATCH_TICK_SECONDS``) at or after its due time, so up to a tick late; the due time is aimed a tick
+  before the end of the interval so that the poll still lands inside it. Only when the floor leaves less
+  than a tick of room can the poll be up to one tick past the interval (never before the floor).
 - **Errors back off exponentially with full jitter** (``min(cap, base * 2**n) * U(0, 1)``) so a broken
   host is not hammered and many failing feeds do not retry in lockstep; a floor (``base``) keeps the
   jitter from retrying almost at once.
@@ -38,7 +48,7 @@ from bot.core.models import Feed, FeedStatus, FeedUpdate, FetchOutcome, FetchRes
 
 HOUR = 3600
 DAY = 24 * HOUR
-JITTER = 0.10  # +/- 10 % on every reschedule
+JITTER = 0.10  # the next poll lands in the last 10 % of the interval
 MAX_BACKOFF_EXPONENT = 32  # 2**32 * base is far past any cap; stops float overflow on absurd counts
 
 
@@ -48,6 +58,7 @@ class PollPolicy:
 
     min_interval_s: int = 60
     max_interval_s: int = DAY
+    tick_s: float = 0.0  # WIREWATCH_TICK_SECONDS: how late after its due time a feed may be noticed
     backoff_base_s: float = 60.0
     backoff_cap_s: float = 6 * HOUR
     dead_after_days: float = 3.0
@@ -129,19 +140,22 @@ def next_poll_after_success(
     min_s: float,
     max_s: float,
     rng: random.Random,
+    tick_s: float = 0.0,
 ) -> datetime:
-    """``max(interval, freshness)`` clamped to ``[min_s, max_s]``, with +/-10 % jitter.
+    """The due time of the next poll: within the last 10 % of ``max(interval, freshness)`` clamped to
+    ``[min_s, max_s]``, aimed ``tick_s`` early because the tick that notices it may come up to ``tick_s``
+    after it.
 
-    The jitter never takes the poll below the freshness floor or ``min_s``, nor above ``max_s``: those
-    are promises to the server and to the operator. Ties at a bound do not re-synchronise feeds, because
-    their polls already happen at different moments.
+    Never before the freshness floor or ``min_s`` (promises to the server and to the operator), never after
+    ``max_s``; when the floor leaves no room the due time is the floor itself. Ties at the floor do not
+    re-synchronise feeds, because their polls already happen at different moments.
     """
     fresh = max(0.0, freshness_s or 0.0)
-    target = min(max(float(interval_s), fresh, min_s), max_s)
-    floor = min(max(fresh, min_s), max_s)
-    delay = target * rng.uniform(1 - JITTER, 1 + JITTER)
-    delay = min(max(delay, floor), max_s)
-    return now + timedelta(seconds=delay)
+    target = min(max(float(interval_s), fresh, min_s), max_s)  # the latest the poll should happen
+    floor = min(max(fresh, min_s), max_s)  # the earliest it may happen
+    latest_due = max(floor, target - max(0.0, tick_s))
+    earliest_due = min(max(floor, target * (1 - JITTER)), latest_due)
+    return now + timedelta(seconds=rng.uniform(earliest_due, latest_due))
 
 
 def backoff_s(failures: int, *, base_s: float, cap_s: float, rng: random.Random) -> float:
@@ -217,7 +231,8 @@ def _success(
     headers = result.headers
     fresh = freshness_s(headers, parsed.ttl_s if parsed else None, now)
     next_at = next_poll_after_success(
-        now, feed.interval_s, fresh, min_s=policy.min_interval_s, max_s=policy.max_interval_s, rng=rng
+        now, feed.interval_s, fresh, min_s=policy.min_interval_s, max_s=policy.max_interval_s, rng=rng,
+        tick_s=policy.tick_s,
     )
     url = None
     etag = None
