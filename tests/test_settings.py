@@ -45,3 +45,11 @@ def test_malformed_env_file_line_is_reported_with_its_number(tmp_path):
     env_file.write_text("WIREWATCH_MIN_INTERVAL=30\nthis is not a setting\n")
     with pytest.raises(ConfigError, match=r"\.env:2: expected NAME=value"):
         Settings.from_env({"WIREWATCH_ENV_FILE": str(env_file)})
+
+
+def test_the_poll_tick_reaches_the_schedule(tmp_path):
+    """The schedule aims a tick early (``PollPolicy.tick_s``), so it must know the tick the scheduler runs."""
+    from bot.app.bootstrap import service_config
+
+    s = Settings.from_env({"WIREWATCH_ENV_FILE": str(tmp_path / "none"), "WIREWATCH_TICK_SECONDS": "3"})
+    assert service_config(s).policy.tick_s == s.tick_s == 3

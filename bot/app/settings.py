@@ -27,7 +27,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "WIREWATCH_MAX_BODY_BYTES": ("10485760", "largest feed body accepted, measured after decompression"),
     "WIREWATCH_PARSE_TIMEOUT": ("10", "a feed parse running longer than this (seconds) is stopped"),
     "WIREWATCH_DEAD_AFTER_DAYS": ("3", "days of continuous failure after which a feed is marked dead"),
-    "WIREWATCH_TICK_SECONDS": ("5", "how often the scheduler looks for due feeds"),
+    "WIREWATCH_TICK_SECONDS": ("1", "how often the scheduler looks for due feeds"),
     "WIREWATCH_DELIVERY_TICK_SECONDS": ("1", "how often the scheduler drains the outbox"),
     "WIREWATCH_POLL_LEASE": ("120", "seconds a poller holds a feed before another may take it over"),
     "WIREWATCH_DELIVERY_LEASE": ("60", "seconds a sender holds a delivery before its outcome counts as unknown"),
@@ -73,7 +73,7 @@ class Settings:
     max_body_bytes: int = 10 * 1024 * 1024
     parse_timeout_s: float = 10.0
     dead_after_days: float = 3.0
-    tick_s: float = 5.0
+    tick_s: float = 1.0  # a poll may come up to a tick after its interval (issue 9); an idle tick is ~1 ms
     delivery_tick_s: float = 1.0
     poll_lease_s: float = 120.0
     delivery_lease_s: float = 60.0
