@@ -22,8 +22,6 @@ import logging
 from datetime import datetime, timezone
 from typing import Iterable
 
-from slack_sdk.errors import SlackApiError
-
 from bot import __version__
 from bot.app.bootstrap import App, build_app
 from bot.app.health import Health, HealthServer, PromMetrics
@@ -74,6 +72,8 @@ def slack_check(chat) -> "callable":
 
 async def _check_slack_token(app: App) -> None:
     """HTTP mode is served by our own listener, so the token check ``SlackChat.start`` does is done here."""
+    from slack_sdk.errors import SlackApiError  # only a Slack deployment loads the SDK (see bootstrap.build_app)
+
     assert app.slack is not None
     try:
         await app.slack.client.auth_test()
