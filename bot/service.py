@@ -21,7 +21,7 @@ import json
 import logging
 import random
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Mapping, Sequence
@@ -136,46 +136,54 @@ class DeliveryReport:
     errors: list[str] = field(default_factory=list)
 
 
-#: The most sends whose "sent" may wait to be recorded (``_SentLog``); a sender that would add more waits
-#: for the write under way. Well inside Discord's 50-message and Slack's 200-message history lookback.
-SENT_BATCH_ROWS = 25
+#: The most sends of one destination whose "sent" may be unrecorded at once (``_SentLog``); its sender waits
+#: for the store before sending more. After a crash each is looked for in the channel's recent history,
+#: so this stays well inside the lookback (Discord reads the last 50 messages, Slack 200).
+SENT_UNRECORDED_PER_DESTINATION = 20
+#: How long a send may wait to be recorded with the ones that follow it (the writer's pause between writes).
+SENT_WRITE_DELAY_S = 0.2
 
 
 class _SentLog:
     """Sends made but not yet recorded, written to the store together (``Store.mark_sent_many``) by one
-    writer task: a group commit. While a write is under way the senders go on sending, and what they sent
-    meanwhile goes in the next write, so the store sees as few transactions as it can take, and a send
-    waits for the store only when ``SENT_BATCH_ROWS`` rows are waiting.
+    writer task that writes what has gathered every ``SENT_WRITE_DELAY_S`` while sends come in. The senders
+    go on sending meanwhile; a send waits for the store only when its destination already has
+    ``SENT_UNRECORDED_PER_DESTINATION`` rows unrecorded.
 
     WHY: a commit per sent row made ten destinations sending in parallel queue for SQLite's one writer
-    (273 alerts/s against 5,721 for the bare notifier calls). One delivery pass shares one log, so the
-    rows of every destination go in the same transaction.
+    (273 alerts/s against 5,721 for the bare notifier calls; a commit costs a WAL fsync). One delivery pass
+    shares one log, so the rows of every destination go in the same transaction.
 
     WHY the promises still hold: a row sent but not yet recorded stays ``sending`` under its claim. If the
     process dies then, the claim lapses and the row comes back with ``outcome_unknown``: exactly the case
     every sender already reconciles before posting (Slack: the key in the message metadata of the
     channel's recent history; Discord: the nonce, then the key in the recent embeds' footers; the JSON
     Lines sink searches its file; a webhook repeats its delivery key for the receiver to dedupe). Batching
-    only lets that window hold more rows, and they stay findable: about ``SENT_BATCH_ROWS`` at most (the
-    newest messages of their channels, inside the platforms' history lookback; a paced chat channel sends
-    about one a second, so it has one or two of them), for about two writes (milliseconds), far inside the
-    lease, so the claim is still ours when they are written (the write is fenced by the claim token
-    anyway). Nothing is lost: an unrecorded row is never dropped, it is only sent again after that check.
-    ``flush`` is awaited before a queue stops and gives rows back, before a follow-up reads its alert's
-    message id from the store, and when the pass ends, also when it is cancelled (shutdown)."""
+    only lets that window hold more rows, and they stay findable: at most
+    ``SENT_UNRECORDED_PER_DESTINATION`` per channel (its newest messages, inside the history lookback; a
+    paced chat channel sends about one a second, so it has one of them), for ``SENT_WRITE_DELAY_S`` plus a
+    write, far inside the lease, so the claim is still ours when they are written (the write is fenced by
+    the claim token anyway). Nothing is lost: an unrecorded row is never dropped, it is only sent again
+    after that check. ``flush`` is awaited before a queue stops and gives rows back, before a follow-up
+    reads its alert's message id from the store, and when the pass ends, also when it is cancelled
+    (shutdown)."""
 
-    def __init__(self, store: Store, *, max_rows: int = SENT_BATCH_ROWS):
+    def __init__(self, store: Store, *, per_destination: int = SENT_UNRECORDED_PER_DESTINATION,
+                 delay_s: float = SENT_WRITE_DELAY_S):
         self.store = store
-        self.max_rows = max_rows
+        self.per_destination = per_destination
+        self.delay_s = delay_s
         self._rows: list[Delivery] = []
-        self._writing = asyncio.Lock()  # one write at a time; FIFO, so a flush waits for one write at most
+        self._unrecorded: Counter[str] = Counter()  # added and not yet written, by destination
+        self._writing = asyncio.Lock()  # one write at a time; a flush waits for the one under way
         self._writer: asyncio.Task[None] | None = None
         self._failure: Exception | None = None
 
     async def add(self, delivery: Delivery, message_ref: str | None, now: datetime) -> None:
         self._rows.append(replace(delivery, message_ref=message_ref, sent_at=now))
+        self._unrecorded[delivery.destination] += 1
         self._raise_failure()  # the store failed a write: stop this sender (the row above is still written)
-        if len(self._rows) >= self.max_rows:
+        if self._unrecorded[delivery.destination] >= self.per_destination:
             await self.flush()
         elif self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_in_background())
@@ -188,15 +196,15 @@ class _SentLog:
         self._raise_failure()
 
     async def close(self) -> None:
-        """The end of the pass: everything written, the writer task finished."""
+        """The end of the pass (its queues are done): everything written, the writer task stopped."""
         await self.flush()
         if self._writer is not None:
-            await self._writer
-            self._raise_failure()
+            self._writer.cancel()  # pausing or waiting for the lock: with nothing left, it has nothing to write
 
     async def _write_in_background(self) -> None:
         try:
             while self._rows:
+                await asyncio.sleep(self.delay_s)
                 async with self._writing:
                     await self._write(self._take())
         except Exception as exc:  # noqa: BLE001 - kept, not swallowed: add and flush raise it to a sender
@@ -207,8 +215,12 @@ class _SentLog:
         return rows
 
     async def _write(self, rows: list[Delivery]) -> None:
-        if rows:
+        if not rows:
+            return
+        try:
             await self.store.mark_sent_many(rows)
+        finally:  # written, or failed and left to the reconcile after the lease: either way not waiting
+            self._unrecorded.subtract(d.destination for d in rows)
 
     def _raise_failure(self) -> None:
         if self._failure is not None:

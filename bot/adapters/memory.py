@@ -407,21 +407,22 @@ class MemoryStore:
         return row
 
     async def mark_sent(self, delivery: Delivery, *, message_ref: str | None, now: datetime) -> None:
+        self._record_sent(delivery, message_ref, now)
+
+    async def mark_sent_many(self, sent: Sequence[Delivery]) -> int:
+        return sum(self._record_sent(d, d.message_ref, d.sent_at) for d in sent)
+
+    def _record_sent(self, delivery: Delivery, message_ref: str | None, now: datetime | None) -> bool:
+        if now is None:
+            raise ValueError("a sent delivery needs its sent_at")
         if row := self._fenced(delivery):
             row.delivery = dataclasses.replace(
                 row.delivery, status=DeliveryStatus.SENT, message_ref=_clean(message_ref), sent_at=_utc(now),
                 outcome_unknown=False, last_error=None,
             )
             row.claimed_until = None
-
-    async def mark_sent_many(self, sent: Sequence[Delivery]) -> int:
-        recorded = 0
-        for delivery in sent:
-            if self._fenced(delivery):
-                assert delivery.sent_at is not None, "mark_sent_many: a sent row carries its sent_at"
-                await self.mark_sent(delivery, message_ref=delivery.message_ref, now=delivery.sent_at)
-                recorded += 1
-        return recorded
+            return True
+        return False
 
     async def mark_retry(self, delivery: Delivery, *, next_attempt_at: datetime, error: str) -> None:
         if row := self._fenced(delivery):

@@ -1110,6 +1110,8 @@ class SqlStore:
         off), then written with one executemany whose WHERE repeats the fence."""
         if not sent:
             return 0
+        if any(s.sent_at is None for s in sent):
+            raise ValueError("a sent delivery needs its sent_at")
         d = delivery_table
         write = (
             sql_update(d)
