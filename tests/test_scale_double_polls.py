@@ -7,8 +7,8 @@ What is measured, from both sides of the wire:
 - each poller logs, per poll, the ``next_poll_at`` it wrote; the next request for that feed minus that
   time is the poll's lag (how late after it came due it was fetched).
 
-``WIREWATCH_MIN_INTERVAL`` equals the feeds' interval, so the policy's jitter only ever lengthens a gap:
-any gap shorter than the interval is a double poll, whatever the jitter drew. Size of the run (a
+``WIREWATCH_MIN_INTERVAL`` equals the feeds' interval, so the policy has no room to jitter (it never
+schedules before the minimum) and any gap shorter than the interval is a double poll. Size of the run (a
 2-core CI machine also runs PostgreSQL, the feed server and the test): 2,000 feeds, 10 s interval, until
 every feed was fetched twice (4,000 polls, about 15 s when the machine is otherwise idle); the first
 answer is a tiny feed with an ETag, later ones are 304s, as most polls of real feeds are. The lag figures
