@@ -16,7 +16,8 @@ Why these rules (the sources are in ``reference/polling.md`` §1-2):
   jitter: we never poll before the freshness floor or ``min``, nor after ``max``. When the floor *is* the
   interval (an interval at ``WIREWATCH_MIN_INTERVAL``, or a server asking for more than the interval) there
   is no room and no jitter: feeds keep the phases their first polls and their own fetch times gave them,
-  which never pulls two feeds together.
+  which never pulls two feeds together, but feeds polled together at the floor (a backlog after downtime,
+  at most a claim batch per tick) drift apart only by the differences of their fetch times: slowly.
 - **The poll tick is part of the schedule.** A feed is polled at the first tick (``tick_s``,
   ``WIREWATCH_TICK_SECONDS``) at or after its due time, so up to a tick late; the due time is aimed a tick
   before the end of the interval so that the poll still lands inside it. Only when the floor leaves less
