@@ -219,8 +219,15 @@ class _SentLog:
             return
         try:
             await self.store.mark_sent_many(rows)
-        finally:  # written, or failed and left to the reconcile after the lease: either way not waiting
-            self._unrecorded.subtract(d.destination for d in rows)
+        except asyncio.CancelledError:
+            # A sender cancelled while it wrote (shutdown): the rows go back for the pass's last flush. If the
+            # write did commit, writing them again changes nothing (fenced: they are no longer "sending").
+            self._rows[:0] = rows
+            raise
+        except Exception:
+            self._unrecorded.subtract(d.destination for d in rows)  # left to the reconcile after the lease
+            raise
+        self._unrecorded.subtract(d.destination for d in rows)
 
     def _raise_failure(self) -> None:
         if self._failure is not None:

@@ -149,3 +149,32 @@ async def test_a_cancelled_pass_records_the_sends_it_made_and_nothing_is_posted_
     assert sorted(channel.posts) == sorted(keys)
     assert len(await restarted.list_deliveries("sent")) == len(keys)
     await restarted.close()
+
+
+async def test_a_write_cut_short_by_cancellation_is_written_again_when_the_pass_ends():
+    """One busy destination fills its share of the log, so its sender writes it itself; shutdown cancels
+    that write. Its rows go back to the log and the pass's last flush records them."""
+
+    class FirstWriteHangs(MemoryStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.writing = asyncio.Event()
+
+        async def mark_sent_many(self, sent) -> int:
+            if not self.writing.is_set():
+                self.writing.set()
+                await asyncio.Future()  # cancelled here
+            return await super().mark_sent_many(sent)
+
+    clock, channel, store = Clock(), Channel(), FirstWriteHangs()
+    feed, _ = await store.add_feed("https://outbox.example/feed", interval_s=600, baseline=False, now=clock(),
+                                   first_poll_at=clock())
+    [claim] = await store.claim_due_feeds(clock(), limit=1, lease_s=60, feed_ids=[feed.id], force=True)
+    update = FeedUpdate(status=FeedStatus.OK, next_poll_at=clock() + timedelta(hours=1), polled_at=clock())
+    await store.finish_poll(claim, update, [], [NewDelivery("webhook:busy", f"k{n}", "alert", {}) for n in range(60)])
+    task = asyncio.create_task(service(store, channel, clock).deliver_all())
+    await store.writing.wait()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    recorded = sorted(f"{d.destination}/{d.dedupe_key}" for d in await store.list_deliveries("sent"))
+    assert recorded == sorted(channel.posts) and recorded
