@@ -22,15 +22,12 @@ import dataclasses
 import json
 import logging
 import random
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence, TypeVar
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import (
     Boolean,
     Column,
@@ -54,6 +51,8 @@ from sqlalchemy import (
     select,
     tuple_,
 )
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import text as sql_text
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
@@ -356,17 +355,64 @@ def make_engine(raw_url: str, *, pool_size: int | None = None) -> AsyncEngine:
     return engine
 
 
+# WHY alembic is imported inside the functions below: it costs ~11 MB resident (alembic.script pulls in
+# every dialect's DDL and autogenerate), and a store that is already at head (every restart) needs none of it.
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+
 def _alembic_config() -> Config:
     """Alembic configured in code: no ini file to ship or find."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return config
 
 
 def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
     assert head is not None
     return head
+
+
+_REVISION_LINE = re.compile(r"^(down_revision|revision)\s*(?::[^=\n]*)?=\s*(.*?)\s*$", re.M)
+_QUOTED = re.compile(r"[\"']([^\"']+)[\"']")
+
+
+def script_head() -> str | None:
+    """The head revision read from the ``revision = "..."`` and ``down_revision = ...`` lines of the
+    migration scripts, without alembic; None when a script is not in that plain form (a merge's tuple, no
+    line) or there is not exactly one head: then alembic decides, as before."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        lines = dict(m.groups() for m in _REVISION_LINE.finditer(path.read_text(encoding="utf-8")))
+        revision, down = _QUOTED.fullmatch(lines.get("revision", "")), lines.get("down_revision")
+        if revision is None or down is None:
+            return None
+        revisions.add(revision.group(1))
+        if down != "None":
+            parent = _QUOTED.fullmatch(down)
+            if parent is None:
+                return None
+            parents.add(parent.group(1))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 and parents <= revisions else None
+
+
+async def _at_head(engine: AsyncEngine) -> bool:
+    """True when the database's ``alembic_version`` names the scripts' head: opening it needs no migration."""
+    head = script_head()
+    if head is None:
+        return False
+    async with engine.connect() as conn:
+        if not await conn.run_sync(lambda c: sa_inspect(c).has_table("alembic_version")):
+            return False
+        stored = (await conn.execute(sql_text("SELECT version_num FROM alembic_version"))).scalars().all()
+    return stored == [head]
 
 
 async def _check_connect(engine: AsyncEngine) -> None:
@@ -381,6 +427,8 @@ async def _check_connect(engine: AsyncEngine) -> None:
 
 
 async def _upgrade_engine(engine: AsyncEngine, revision: str = "head") -> None:
+    from alembic import command
+
     def run(sync_conn: Any) -> None:
         config = _alembic_config()
         config.attributes["connection"] = sync_conn
@@ -405,6 +453,8 @@ async def upgrade(url: str, revision: str = "head") -> str | None:
 
 
 async def _current_revision(engine: AsyncEngine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     async with engine.connect() as conn:
         return await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
 
@@ -424,7 +474,8 @@ async def open_store(url: str, *, pool_size: int | None = None) -> "SqlStore":
     engine = make_engine(url, pool_size=pool_size)
     try:
         await _check_connect(engine)
-        await _upgrade_engine(engine)
+        if not await _at_head(engine):  # a restart at head skips alembic (see _alembic_config)
+            await _upgrade_engine(engine)
     except BaseException:
         await engine.dispose()
         raise
