@@ -18,6 +18,7 @@ from bot.core.models import (
     FeedClaim,
     FeedUpdate,
     FetchResult,
+    FinishedPoll,
     NewDelivery,
     ParsedFeed,
     SendResult,
@@ -128,6 +129,13 @@ class Store(Protocol):
         claim's lease was lost (another poller holds the feed now)."""
         ...
 
+    async def finish_polls(self, polls: Sequence[FinishedPoll]) -> list[list[Entry] | None]:
+        """``finish_poll`` for a group of polls in one transaction (one commit for all of them), results
+        in the order given. Each poll is fenced on its own claim: one whose lease was lost gets None and
+        writes nothing, the others are written. All or nothing for the group: if it raises, nothing of any
+        of them was written (their leases lapse and the feeds are polled again)."""
+        ...
+
     # ---- watches ----------------------------------------------------------------------------------
     async def add_watch(self, query: str, destination: str, *, created_by: str, now: datetime) -> Watch: ...
 
@@ -196,7 +204,9 @@ class Store(Protocol):
     async def mark_sent_many(self, sent: Sequence[Delivery]) -> int:
         """Record several sends in one transaction: each claimed row becomes sent with the ``message_ref``
         and ``sent_at`` it carries. Fenced like ``mark_sent``: a row whose claim is no longer ours (it
-        lapsed and another sender took it) is left alone and logged. Returns how many were recorded."""
+        lapsed and another sender took it) is left alone and logged. Returns how many of them stand
+        recorded as sent under their own claim; a row that claim already recorded counts and keeps its
+        first record (writing a batch twice changes nothing)."""
         ...
 
     async def mark_retry(self, delivery: Delivery, *, next_attempt_at: datetime, error: str) -> None: ...

@@ -59,6 +59,7 @@ from bot.core.models import (
     FeedClaim,
     FeedStatus,
     FetchOutcome,
+    FinishedPoll,
     Hit,
     NewDelivery,
     ParsedFeed,
@@ -184,7 +185,10 @@ class _SentLog:
         self._unrecorded[delivery.destination] += 1
         self._raise_failure()  # the store failed a write: stop this sender (the row above is still written)
         if self._unrecorded[delivery.destination] >= self.per_destination:
-            await self.flush()
+            async with self._writing:  # the write under way may bring it under the bound: then no second one
+                if self._unrecorded[delivery.destination] >= self.per_destination:
+                    await self._write(self._take())
+            self._raise_failure()
         elif self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_in_background())
 
@@ -267,6 +271,7 @@ class Service:
         # Sourcing and corroboration are on when the lexicons are given (the app always gives them).
         self.lexicons = lexicons
         self._desk = _StoryDesk(store, lexicons, self.config.story_window) if lexicons is not None else None
+        self._finisher = _PollFinisher(store)
         # Full text (WIREWATCH_FULL_TEXT): alerted articles whose feed carried only a summary are assessed
         # on their page's main text, fetched once through the same Fetcher.
         self._full_text = (
@@ -614,8 +619,10 @@ class Service:
             named = replace(feed, title=feed.title or parsed.title)  # a first poll names the outlet
             if fresh and self._desk is not None:
                 fresh = [self._desk.place(e, named, now) for e in fresh]
-                placed = {e.identity: e for e in fresh}
-                entries = [placed.get(e.identity, e) for e in entries]
+            # Only the new entries go to the store: the known ones are stored already (or pruned, with a
+            # tombstone) and the store would only skip them again, at a few statements per known entry.
+            # Known stays known while we hold the lease (no other poller stores this feed's entries).
+            entries = fresh
             if fresh and self._matcher is not None:
                 deliveries, matches = self._alerts_for(named, fresh, now)
                 if deliveries and self._full_text is not None:
@@ -626,7 +633,8 @@ class Service:
                 if self._desk is not None and not feed.baseline_pending:
                     deliveries += await self._desk.follow_ups(
                         named, fresh, {w.destination for w in self._watches.values()})
-        stored = await self.store.finish_poll(claim, update, entries, deliveries, matches)
+        stored = await self._finisher.finish(
+            FinishedPoll(claim, update, tuple(entries), tuple(deliveries), tuple(matches)))
         elapsed_ms = int((time.monotonic() - started) * 1000)
         if stored is None:
             log.warning("lease lost; another poller owns the feed now", extra={"feed_id": feed.id})
@@ -873,6 +881,66 @@ def _reasons_json(hits: Sequence[Hit]) -> str:
         [{"term": h.term, "text": h.matched_text, "field": h.field, "place": h.place} for h in hits],
         ensure_ascii=False,
     )
+
+
+class _PollFinisher:
+    """Group commit for finished polls: the polls that finish while a write is under way are written
+    together by the next one, in one transaction (``Store.finish_polls``).
+
+    WHY: a commit per feed made every poll queue for SQLite's single writer and pay a disk flush (~7 ms
+    each): a cycle of 1,000 304s took 6 s against 0.2 s of HTTP. Grouping "whatever finished meanwhile"
+    rather than "the whole batch" adds no wait when the writer is idle (the first poll to finish is written
+    at once), so an alert never waits for the slowest fetch of its batch and no lease is held longer.
+
+    WHY the promises still hold: each poll of a group is fenced by its own claim (a stale one writes
+    nothing, the others are written), and a group is one transaction, so a feed's entries, matches and
+    outbox rows are still written together or not at all. Sharing the transaction with other feeds is
+    safe: a crash before the commit loses the whole group, but nothing of it was committed, so nothing is
+    doubled, and every lease lapses so every feed of it is polled again, so nothing is lost. A group that
+    fails is written again one poll at a time (``finish_poll``), so one feed's bad value still fails that
+    feed only."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._waiting: list[tuple[FinishedPoll, asyncio.Future[list[Entry] | None]]] = []
+        self._writer = asyncio.Lock()
+
+    async def finish(self, poll: FinishedPoll) -> list[Entry] | None:
+        """``Store.finish_poll``'s answer for this poll, once the group holding it is committed."""
+        done: asyncio.Future[list[Entry] | None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((poll, done))
+        async with self._writer:
+            if not done.done() and self._waiting:  # nobody took ours meanwhile: write everything waiting
+                group, self._waiting = self._waiting, []
+                # shield: a cancelled poll (shutdown) must not abandon the others' write halfway
+                await asyncio.shield(self._write(group))
+        return await done
+
+    async def _write(self, group: list[tuple[FinishedPoll, asyncio.Future[list[Entry] | None]]]) -> None:
+        try:
+            try:
+                results = await self.store.finish_polls([poll for poll, _ in group])
+            except Exception as exc:  # noqa: BLE001 - which poll failed is unknown: each is retried alone
+                if len(group) == 1:
+                    group[0][1].set_exception(exc)
+                    return
+                log.warning("group finish failed; finishing its polls one by one",
+                            extra={"feeds": len(group), "error": repr(exc)})
+                await asyncio.gather(*(self._write_one(poll, done) for poll, done in group))
+                return
+            for (_, done), result in zip(group, results):
+                done.set_result(result)
+        finally:
+            for _, done in group:  # interrupted (the loop is closing): nobody waits forever
+                if not done.done():
+                    done.cancel()
+
+    async def _write_one(self, poll: FinishedPoll, done: asyncio.Future[list[Entry] | None]) -> None:
+        try:
+            done.set_result(await self.store.finish_poll(poll.claim, poll.update, poll.entries, poll.deliveries,
+                                                         poll.matches))
+        except Exception as exc:  # noqa: BLE001 - handed to that poll's task, which logs it as its failure
+            done.set_exception(exc)
 
 
 class _FullText:

@@ -3,6 +3,7 @@ and a notifier that records what crossed the boundary."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import datetime, timedelta, timezone
 
@@ -318,6 +319,90 @@ async def test_a_watch_added_by_another_process_is_used_by_the_next_batch_and_un
     finally:
         await poller_store.inner.close()
         await chat_store.close()
+
+
+class TogetherFetcher:
+    """A Fetcher whose answers are all handed back at once, when the last of ``n`` requests is answered:
+    the polls of a batch then finish together, as 304s from one fast server do."""
+
+    def __init__(self, inner, n):
+        self.inner, self.n, self.answered, self.all_in = inner, n, 0, asyncio.Event()
+
+    async def fetch(self, url, **kwargs):
+        result = await self.inner.fetch(url, **kwargs)
+        self.answered += 1
+        if self.answered == self.n:
+            self.all_in.set()
+        await self.all_in.wait()
+        return result
+
+
+class GroupFinishes:
+    """The store, recording the groups of finished polls written together. With ``fail_groups``, a group of
+    two or more fails, and so does the later single finish of its first feed (that feed's bad value)."""
+
+    def __init__(self, inner, fail_groups=False):
+        self.inner, self.fail_groups = inner, fail_groups
+        self.groups: list[list[int]] = []
+        self.bad: int | None = None
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    async def finish_polls(self, polls):
+        self.groups.append([p.claim.feed.id for p in polls])
+        if self.fail_groups and len(polls) > 1:
+            self.bad = self.bad or polls[0].claim.feed.id
+            raise RuntimeError("bad value")
+        return await self.inner.finish_polls(polls)
+
+    async def finish_poll(self, claim, *args):
+        if claim.feed.id == self.bad:
+            raise RuntimeError("bad value")
+        return await self.inner.finish_poll(claim, *args)
+
+
+async def feeds_answering_304(server, fetcher, store, n):
+    """A service over ``n`` feeds polled once (baseline), so that the next poll of each is a 304."""
+    svc = make_service(store, fetcher, {})
+    for i in range(n):
+        server.serve(f"/{i}.xml", rss([(f"item {i}", f"https://ex.org/{i}")]), etag=f'"{i}"')
+        await svc.add_feed(server.url(f"/{i}.xml"), interval_s=60)
+    await svc.poll_due_feeds(force=True)
+    svc.fetcher = TogetherFetcher(fetcher, n)
+    return svc
+
+
+async def test_polls_finishing_together_are_written_together(server, fetcher, tmp_path):
+    """Group commit: while one finished poll is being written, the others that finish queue up and are
+    written in one transaction, not one each (a commit per feed made every 304 wait for SQLite)."""
+    store = GroupFinishes(await open_store(f"sqlite:///{tmp_path / 'groups.db'}"))
+    try:
+        svc = await feeds_answering_304(server, fetcher, store, 10)
+        store.groups.clear()
+        report = await svc.poll_due_feeds(force=True)
+        assert [f.outcome for f in report.feeds] == ["not_modified"] * 10
+        assert sorted(i for g in store.groups for i in g) == sorted(f.feed_id for f in report.feeds)
+        assert len(store.groups) < 10 and max(map(len, store.groups)) > 1, store.groups
+        assert {f.status for f in await store.list_feeds()} == {FeedStatus.OK}
+    finally:
+        await store.inner.close()
+
+
+async def test_a_group_that_fails_is_written_poll_by_poll_so_only_the_bad_feed_fails(server, fetcher, tmp_path):
+    store = GroupFinishes(await open_store(f"sqlite:///{tmp_path / 'groups.db'}"))
+    try:
+        svc = await feeds_answering_304(server, fetcher, store, 10)
+        store.fail_groups = True
+        report = await svc.poll_due_feeds(force=True)
+        assert store.bad is not None, "no group formed"
+        outcomes = {f.feed_id: f.outcome for f in report.feeds}
+        assert outcomes.pop(store.bad) == "internal error"
+        assert set(outcomes.values()) == {"not_modified"}
+        free = await store.claim_due_feeds(svc.clock(), limit=10, lease_s=60, force=True)
+        assert sorted(c.feed.id for c in free) == sorted(outcomes), "only the bad feed's finish was not written"
+    finally:
+        await store.inner.close()
 
 
 async def test_polling_many_feeds_at_once_works_in_batches(server, fetcher, tmp_path):

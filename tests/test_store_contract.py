@@ -17,6 +17,7 @@ from bot.core.models import (
     Entry,
     FeedStatus,
     FeedUpdate,
+    FinishedPoll,
     NewDelivery,
 )
 
@@ -127,6 +128,72 @@ async def test_a_stale_claim_cannot_finish_after_the_lease_was_taken_over(store)
     stored = await store.finish_poll(fresh, ok(130, 730, etag='"fresh"'), [entry("a")], [alert("console", "a")])
     assert [e.identity for e in stored] == ["a"]
     assert (await store.get_feed(feed.id)).etag == '"fresh"'
+
+
+async def test_finish_polls_writes_a_group_in_one_go_each_poll_fenced_on_its_own(store):
+    """A batch of polls finished together: a 304, a poll with new entries, matches and an alert, and a
+    poll whose lease another poller took over. The stale one writes nothing; the others are all written."""
+    quiet, busy, taken = [await add(store, f"https://{n}.example/feed") for n in ("quiet", "busy", "taken")]
+    claims = {c.feed.id: c for c in await store.claim_due_feeds(at(0), limit=3, lease_s=LEASE)}
+    [fresh] = await store.claim_due_feeds(at(LEASE + 1), limit=1, lease_s=LEASE, feed_ids=[taken.id], force=True)
+    results = await store.finish_polls([
+        FinishedPoll(claims[quiet.id], ok(5, 600, etag='"q"')),
+        FinishedPoll(claims[busy.id], ok(5, 700, etag='"b"', baseline_done=True), (entry("a"), entry("b")),
+                     (alert("console", "a"),), (("a", 7, "[]"),)),
+        FinishedPoll(claims[taken.id], ok(5, 9999, etag='"stale"'), (entry("x"),), (alert("console", "x"),)),
+    ])
+    assert results[0] == [] and results[2] is None
+    assert [e.identity for e in results[1]] == ["a", "b"] and all(e.id for e in results[1])
+    assert ((await store.get_feed(quiet.id)).etag, (await store.get_feed(busy.id)).etag) == ('"q"', '"b"')
+    assert (await store.get_feed(busy.id)).entries_seen == 2
+    assert keys(await store.list_deliveries()) == [("console", "a")], "the stale poll's alert is not written"
+    assert await store.known_identities(taken.id, ["x"]) == set()
+    assert (await store.get_feed(taken.id)).etag is None
+    assert await store.finish_poll(fresh, ok(130, 730, etag='"fresh"'), [entry("x")], []) is not None
+    assert await store.claim_due_feeds(at(599), limit=3, lease_s=LEASE) == [], "the written polls ended their leases"
+    assert [c.feed.id for c in await store.claim_due_feeds(at(600), limit=3, lease_s=LEASE)] == [quiet.id]
+    assert await store.finish_polls([]) == []
+
+
+async def test_finish_polls_of_feed_updates_only_are_fenced_one_by_one(store):
+    """A group of 304s and errors (nothing but the feed row to write, in two shapes of update), one of them
+    stale: each current one gets exactly its own update, the stale one writes nothing."""
+    a, b, c, stale = [await add(store, f"https://{n}.example/feed") for n in ("a", "b", "c", "stale")]
+    claims = {k.feed.id: k for k in await store.claim_due_feeds(at(0), limit=4, lease_s=LEASE)}
+    [fresh] = await store.claim_due_feeds(at(LEASE + 1), limit=1, lease_s=LEASE, feed_ids=[stale.id], force=True)
+    failing = FeedUpdate(status=FeedStatus.FAILING, next_poll_at=at(900), polled_at=at(5), last_error="HTTP 500",
+                         consecutive_failures=1, failing_since=at(5))
+    results = await store.finish_polls([
+        FinishedPoll(claims[a.id], ok(5, 600, etag='"a"')),
+        FinishedPoll(claims[stale.id], ok(5, 9999, etag='"stale"')),
+        FinishedPoll(claims[b.id], failing),
+        FinishedPoll(claims[c.id], ok(5, 700, etag='"c"')),
+        FinishedPoll(claims[c.id], ok(5, 9999, etag='"twice"')),
+    ])
+    assert results == [[], None, [], [], None], "a spent claim cannot finish twice"
+    got = {f.id: f for f in await store.list_feeds()}
+    assert (got[a.id].etag, got[a.id].next_poll_at, got[a.id].status) == ('"a"', at(600), FeedStatus.OK)
+    assert (got[b.id].last_error, got[b.id].status, got[b.id].etag, got[b.id].failing_since) == (
+        "HTTP 500", FeedStatus.FAILING, None, at(5))
+    assert (got[c.id].etag, got[c.id].next_poll_at) == ('"c"', at(700))
+    assert (got[stale.id].etag, got[stale.id].next_poll_at) == (None, at(2 * LEASE + 1)), "the new lease stands"
+    assert await store.finish_poll(fresh, ok(130, 730), [], []) == []
+    assert await store.claim_due_feeds(at(599), limit=4, lease_s=LEASE) == []
+
+
+async def test_finish_polls_is_all_or_nothing_for_the_group(store):
+    """One bad value (a naive datetime) in the group: nothing of any poll is written, every lease stays."""
+    good, bad = await add(store, "https://good.example/feed"), await add(store, "https://bad.example/feed")
+    claims = {c.feed.id: c for c in await store.claim_due_feeds(at(0), limit=2, lease_s=LEASE)}
+    with pytest.raises(ValueError):
+        await store.finish_polls([
+            FinishedPoll(claims[good.id], ok(5, 600, etag='"g"'), (entry("a"),), (alert("console", "a"),)),
+            FinishedPoll(claims[bad.id], ok(5, 600), (entry("b", published=datetime(2025, 3, 1, 12, 0)),)),
+        ])
+    assert (await store.get_feed(good.id)).etag is None
+    assert await store.known_identities(good.id, ["a"]) == set() and await store.list_deliveries() == []
+    assert await store.claim_due_feeds(at(1), limit=2, lease_s=LEASE) == [], "the leases still run"
+    assert await store.finish_polls([FinishedPoll(claims[good.id], ok(5, 600, etag='"g"'))]) == [[]]
 
 
 async def test_finish_poll_writes_the_update_and_ends_the_lease(store):
@@ -422,7 +489,7 @@ async def test_mark_sent_many_is_fenced_row_by_row(store):
     await store.mark_sent(b1, message_ref="early", now=at(2))
     [a1_again] = await store.claim_deliveries(at(61), limit=10, lease_s=60)
     stale = [dataclasses.replace(d, message_ref="stale", sent_at=at(62)) for d in (a1, b1)]
-    assert await store.mark_sent_many(stale) == 0
+    assert await store.mark_sent_many(stale) == 1, "b1 stands recorded under its claim; a1 is another's now"
     rows = {d.dedupe_key: d for d in await store.list_deliveries()}
     assert (rows["a1"].status, rows["a1"].message_ref, rows["a1"].claim_token) == (
         DeliveryStatus.SENDING, None, a1_again.claim_token)

@@ -26,6 +26,7 @@ from bot.core.models import (
     FeedClaim,
     FeedStatus,
     FeedUpdate,
+    FinishedPoll,
     NewDelivery,
     Watch,
 )
@@ -155,22 +156,48 @@ class MemoryStore:
         deliveries: Sequence[NewDelivery], matches: Sequence[tuple[str, int, str]] = (),
     ) -> list[Entry] | None:
         """All or nothing, fenced by the claim's token (see the SQL store for the reasoning)."""
+        [stored] = await self.finish_polls([FinishedPoll(claim, update, tuple(entries), tuple(deliveries),
+                                                         tuple(matches))])
+        return stored
+
+    async def finish_polls(self, polls: Sequence[FinishedPoll]) -> list[list[Entry] | None]:
+        """All or nothing for the group, each poll fenced by its own claim: every poll is checked and
+        prepared before the first write, so a bad value in one leaves nothing of the group behind."""
+        spent: set[tuple[int, str]] = set()  # a claim finished earlier in the group is fenced out, as in SQL
+        prepared = []
+        for poll in polls:
+            claim = (poll.claim.feed.id, poll.claim.token)
+            prepared.append(None if claim in spent else self._prepare_finish(poll))
+            spent.add(claim)
+        return [self._write_finish(*p) if p is not None else None for p in prepared]
+
+    def _prepare_finish(
+        self, poll: FinishedPoll
+    ) -> tuple[_FeedRow, Feed, list[Entry], list[str], FinishedPoll] | None:
+        """The fence check and every conversion that can fail; None when the lease was lost."""
+        claim, update = poll.claim, poll.update
         row = self._feeds.get(claim.feed.id)
         if row is None or row.lease_token != claim.token:
             return None
         now = _utc(update.polled_at)
         feed_id = row.feed.id
         prepared: list[Entry] = []
-        for entry in entries:
+        for entry in poll.entries:
             entry = dataclasses.replace(
                 entry, feed_id=feed_id, published=_utc(entry.published), fetched_at=_utc(entry.fetched_at) or now,
                 **{name: _clean(getattr(entry, name)) for name in _ENTRY_TEXT},
             )
             prepared.append(entry)
         # Validate everything before the first write, so a bad value cannot leave half a poll behind.
-        delivery_payloads = [json.dumps(dict(d.payload), ensure_ascii=False, default=str) for d in deliveries]
+        delivery_payloads = [json.dumps(dict(d.payload), ensure_ascii=False, default=str) for d in poll.deliveries]
         feed = self._updated_feed(row.feed, update)
+        return row, feed, prepared, delivery_payloads, poll
 
+    def _write_finish(self, row: _FeedRow, feed: Feed, prepared: list[Entry], delivery_payloads: list[str],
+                      poll: FinishedPoll) -> list[Entry]:
+        now = _utc(poll.update.polled_at)
+        feed_id = row.feed.id
+        matches, deliveries = poll.matches, poll.deliveries
         stored: list[Entry] = []
         for entry in prepared:
             key = (feed_id, entry.identity)
@@ -410,7 +437,12 @@ class MemoryStore:
         self._record_sent(delivery, message_ref, now)
 
     async def mark_sent_many(self, sent: Sequence[Delivery]) -> int:
-        return sum(self._record_sent(d, d.message_ref, d.sent_at) for d in sent)
+        return sum(self._record_sent(d, d.message_ref, d.sent_at) or self._sent_under_claim(d) for d in sent)
+
+    def _sent_under_claim(self, delivery: Delivery) -> bool:
+        row = self._deliveries.get(delivery.id)
+        return bool(row and delivery.claim_token and row.delivery.claim_token == delivery.claim_token
+                    and row.delivery.status is DeliveryStatus.SENT)
 
     def _record_sent(self, delivery: Delivery, message_ref: str | None, now: datetime | None) -> bool:
         if now is None:

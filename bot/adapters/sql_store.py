@@ -73,6 +73,7 @@ from bot.core.models import (
     FeedClaim,
     FeedStatus,
     FeedUpdate,
+    FinishedPoll,
     NewDelivery,
     Watch,
 )
@@ -738,96 +739,160 @@ class SqlStore:
         deliveries: Sequence[NewDelivery], matches: Sequence[tuple[str, int, str]] = (),
     ) -> list[Entry] | None:
         """The fenced feed update goes first: if the token no longer matches, nothing at all is written."""
+        poll = FinishedPoll(claim, update, tuple(entries), tuple(deliveries), tuple(matches))
+
+        async def work(conn: AsyncConnection) -> list[Entry] | None:
+            return await self._finish_one(conn, poll)
+
+        return await self._tx(work)
+
+    async def finish_polls(self, polls: Sequence[FinishedPoll]) -> list[list[Entry] | None]:
+        """One transaction, one commit, for a group of finished polls (a commit each made every feed wait
+        for SQLite's one writer and a disk flush: ~7 ms a 304). Each poll is fenced on its own claim exactly
+        as ``finish_poll`` fences it, inside the same transaction, so a poll whose lease was lost writes
+        nothing and the others are still written. A failure rolls the whole group back, which the
+        callers' promise already covers: every lease lapses and those feeds are simply polled again.
+
+        Outbox rows keep the order each poll gives them; a second poller inserting the same
+        ``(destination, dedupe_key)`` in another order can deadlock on PostgreSQL, which aborts one
+        transaction and ``_tx`` runs that group again (a deadlock is transient)."""
+        if not polls:
+            return []
+
+        async def work(conn: AsyncConnection) -> list[list[Entry] | None]:
+            quiet = await self._finish_quiet(conn, polls)
+            return [[] if id(poll) in quiet else await self._finish_one(conn, poll) for poll in polls]
+
+        return await self._tx(work)
+
+    async def _finish_quiet(self, conn: AsyncConnection, polls: Sequence[FinishedPoll]) -> set[int]:
+        """The polls that only update their feed (304s, errors, nothing new), written with one executemany
+        per shape of update instead of a statement each; returns the ``id()`` of the polls written.
+
+        Fencing as in ``_finish_one``: the lease tokens are read first (``FOR UPDATE`` on PostgreSQL, so
+        no claim can move between the read and the write; SQLite's BEGIN IMMEDIATE already holds every
+        other writer off) and only the polls still holding theirs are written, by an UPDATE whose WHERE
+        repeats the fence. A stale poll is left to ``_finish_one``, which finds it fenced out (None)."""
+        quiet = [p for p in polls if not (p.entries or p.deliveries or p.matches)
+                 and not (p.update.url and p.update.url != p.claim.feed.url)]
+        if len(quiet) < 2:  # nothing to gain over _finish_one
+            return set()
+        f = feed_table
+        held: dict[int, str | None] = {}
+        for chunk in _chunks([p.claim.feed.id for p in quiet]):
+            rows = await conn.execute(select(f.c.id, f.c.lease_token).where(f.c.id.in_(list(chunk))).with_for_update())
+            held.update((r.id, r.lease_token) for r in rows)
+        shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        written: set[int] = set()
+        for poll in quiet:
+            if held.get(poll.claim.feed.id) != poll.claim.token:
+                continue
+            held[poll.claim.feed.id] = None  # a spent claim: a second finish of it in this group is fenced out
+            values = self._feed_update_values(poll.update)
+            shape = tuple(sorted(values))
+            shapes.setdefault(shape, []).append(
+                {"b_id": poll.claim.feed.id, "b_token": poll.claim.token, **{f"v_{k}": v for k, v in values.items()}})
+            written.add(id(poll))
+        for shape, params in shapes.items():
+            stmt = (
+                sql_update(f)
+                .where(f.c.id == bindparam("b_id"), f.c.lease_token == bindparam("b_token"))
+                .values({k: bindparam(f"v_{k}", type_=f.c[k].type) for k in shape})
+            )
+            await conn.execute(stmt, params)
+        return written
+
+    async def _finish_one(self, conn: AsyncConnection, poll: FinishedPoll) -> list[Entry] | None:
+        """One feed's finish inside the caller's transaction: the fenced feed update first; if the token
+        no longer matches, nothing of this poll is written and the result is None."""
+        claim, update = poll.claim, poll.update
         feed_id = claim.feed.id
         now = _as_utc(update.polled_at)
 
         # Within one body a repeated identity keeps its first occurrence (see core.dedupe for why).
         unique: dict[str, Entry] = {}
-        for entry in map(strip_nul_entry, entries):
+        for entry in map(strip_nul_entry, poll.entries):
             unique.setdefault(entry.identity, entry)
 
-        async def work(conn: AsyncConnection) -> list[Entry] | None:
-            values = self._feed_update_values(update)
-            if update.url and update.url != claim.feed.url:
-                taken = await conn.execute(
-                    select(feed_table.c.id)
-                    .where(feed_table.c.url == update.url, feed_table.c.id != feed_id)
-                )
-                if taken.first() is not None:
-                    # The feed moved onto a URL another feed already has: keep polling the old one
-                    # rather than break the URL's uniqueness; a human can remove the duplicate.
-                    log.warning("feed moved to a URL already stored", extra={"feed_id": feed_id,
-                                                                            "feed_url": update.url})
-                    values.pop("url")
-            result = await conn.execute(
-                sql_update(feed_table)
-                .where(feed_table.c.id == feed_id, feed_table.c.lease_token == claim.token)
-                .values(**values)
+        values = self._feed_update_values(update)
+        if update.url and update.url != claim.feed.url:
+            taken = await conn.execute(
+                select(feed_table.c.id)
+                .where(feed_table.c.url == update.url, feed_table.c.id != feed_id)
             )
-            if result.rowcount == 0:
-                return None
+            if taken.first() is not None:
+                # The feed moved onto a URL another feed already has: keep polling the old one
+                # rather than break the URL's uniqueness; a human can remove the duplicate.
+                log.warning("feed moved to a URL already stored", extra={"feed_id": feed_id,
+                                                                        "feed_url": update.url})
+                values.pop("url")
+        result = await conn.execute(
+            sql_update(feed_table)
+            .where(feed_table.c.id == feed_id, feed_table.c.lease_token == claim.token)
+            .values(**values)
+        )
+        if result.rowcount == 0:
+            return None
 
-            # A pruned item served again stays pruned: its tombstone says it was seen (and alerted) before.
-            buried = await self._buried(conn, feed_id, list(unique))
-            stored: list[Entry] = []
-            for chunk in _chunks([item for item in unique.items() if item[0] not in buried]):
-                rows = [
-                    dict(
-                        feed_id=feed_id, identity=identity, guid=e.guid, url=e.url, title=e.title,
-                        summary=e.summary, author=e.author, language=e.language, published=e.published,
-                        fetched_at=e.fetched_at or now, story_key=e.story_key,
-                    )
-                    for identity, e in chunk
-                ]
-                stmt = (
-                    self._insert(entry_table).values(rows)
-                    .on_conflict_do_nothing(index_elements=["feed_id", "identity"])
-                    .returning(entry_table.c.id, entry_table.c.identity)
-                )
-                ids = {r.identity: r.id for r in (await conn.execute(stmt)).all()}
-                stored.extend(
-                    dataclasses.replace(
-                        e, id=ids[identity], feed_id=feed_id, published=_as_utc(e.published),
-                        fetched_at=_as_utc(e.fetched_at) or now,
-                    )
-                    for identity, e in chunk
-                    if identity in ids
-                )
-            if stored:
-                await conn.execute(
-                    sql_update(feed_table).where(feed_table.c.id == feed_id)
-                    .values(entries_seen=feed_table.c.entries_seen + len(stored))
-                )
-
-            new_ids = {e.identity: e.id for e in stored}
-            match_rows = [
-                dict(entry_id=new_ids[identity], watch_id=watch_id, reasons=reasons)
-                for identity, watch_id, reasons in matches
-                if identity in new_ids
-            ]
-            for chunk in _chunks(match_rows):
-                await conn.execute(
-                    self._insert(match_table).values(list(chunk))
-                    .on_conflict_do_nothing(index_elements=["entry_id", "watch_id"])
-                )
-
-            delivery_rows = [
+        # A pruned item served again stays pruned: its tombstone says it was seen (and alerted) before.
+        buried = await self._buried(conn, feed_id, list(unique))
+        stored: list[Entry] = []
+        for chunk in _chunks([item for item in unique.items() if item[0] not in buried]):
+            rows = [
                 dict(
-                    destination=d.destination, dedupe_key=d.dedupe_key, kind=d.kind,
-                    payload=json.dumps(dict(d.payload), ensure_ascii=False, default=str),
-                    status=DeliveryStatus.PENDING.value, attempts=0, next_attempt_at=now, created_at=now,
-                    outcome_unknown=False,
+                    feed_id=feed_id, identity=identity, guid=e.guid, url=e.url, title=e.title,
+                    summary=e.summary, author=e.author, language=e.language, published=e.published,
+                    fetched_at=e.fetched_at or now, story_key=e.story_key,
                 )
-                for d in deliveries
+                for identity, e in chunk
             ]
-            for chunk in _chunks(delivery_rows):
-                await conn.execute(
-                    self._insert(delivery_table).values(list(chunk))
-                    .on_conflict_do_nothing(index_elements=["destination", "dedupe_key"])
+            stmt = (
+                self._insert(entry_table).values(rows)
+                .on_conflict_do_nothing(index_elements=["feed_id", "identity"])
+                .returning(entry_table.c.id, entry_table.c.identity)
+            )
+            ids = {r.identity: r.id for r in (await conn.execute(stmt)).all()}
+            stored.extend(
+                dataclasses.replace(
+                    e, id=ids[identity], feed_id=feed_id, published=_as_utc(e.published),
+                    fetched_at=_as_utc(e.fetched_at) or now,
                 )
-            return stored
+                for identity, e in chunk
+                if identity in ids
+            )
+        if stored:
+            await conn.execute(
+                sql_update(feed_table).where(feed_table.c.id == feed_id)
+                .values(entries_seen=feed_table.c.entries_seen + len(stored))
+            )
 
-        return await self._tx(work)
+        new_ids = {e.identity: e.id for e in stored}
+        match_rows = [
+            dict(entry_id=new_ids[identity], watch_id=watch_id, reasons=reasons)
+            for identity, watch_id, reasons in poll.matches
+            if identity in new_ids
+        ]
+        for chunk in _chunks(match_rows):
+            await conn.execute(
+                self._insert(match_table).values(list(chunk))
+                .on_conflict_do_nothing(index_elements=["entry_id", "watch_id"])
+            )
+
+        delivery_rows = [
+            dict(
+                destination=d.destination, dedupe_key=d.dedupe_key, kind=d.kind,
+                payload=json.dumps(dict(d.payload), ensure_ascii=False, default=str),
+                status=DeliveryStatus.PENDING.value, attempts=0, next_attempt_at=now, created_at=now,
+                outcome_unknown=False,
+            )
+            for d in poll.deliveries
+        ]
+        for chunk in _chunks(delivery_rows):
+            await conn.execute(
+                self._insert(delivery_table).values(list(chunk))
+                .on_conflict_do_nothing(index_elements=["destination", "dedupe_key"])
+            )
+        return stored
 
     @staticmethod
     async def _buried(conn: AsyncConnection, feed_id: int, identities: Sequence[str]) -> set[str]:
@@ -1111,12 +1176,9 @@ class SqlStore:
         async def work(conn: AsyncConnection) -> list[Delivery]:
             if self._dialect == "postgresql":
                 await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({OUTBOX_CLAIM_LOCK})")
-            ids = list((await conn.execute(chosen)).scalars())
-            if not ids:
-                return []
-            stmt = (
+            stmt = (  # one statement (the ids chosen in a subquery): each one is several hops to SQLite's thread
                 sql_update(d)
-                .where(d.c.id.in_(ids), claimable)
+                .where(d.c.id.in_(chosen), claimable)
                 .values(
                     status=DeliveryStatus.SENDING.value, claim_token=token, claimed_until=until,
                     attempts=d.c.attempts + 1,
@@ -1156,9 +1218,11 @@ class SqlStore:
 
     async def mark_sent_many(self, sent: Sequence[Delivery]) -> int:
         """One transaction for many sends (a commit each made ten parallel destinations queue for SQLite's
-        one writer). The rows still ours are read first (``FOR UPDATE`` on PostgreSQL, so no claim can
-        move between the read and the write; SQLite's BEGIN IMMEDIATE already holds every other writer
-        off), then written with one executemany whose WHERE repeats the fence."""
+        one writer): one executemany whose WHERE is the fence of ``_fenced``. When the driver counts the
+        rows an executemany changed (SQLite) and all of them were still ours, that single statement is all
+        (each statement costs several hops to SQLite's thread). Otherwise (PostgreSQL's asyncpg cannot
+        count them, or a claim was lost) the rows recorded are read back in the same transaction: ``sent``
+        under our claim token (a row another sender took over carries that sender's token)."""
         if not sent:
             return 0
         if any(s.sent_at is None for s in sent):
@@ -1172,20 +1236,22 @@ class SqlStore:
                     sent_at=bindparam("b_sent_at", type_=UtcDateTime()), claimed_until=None,
                     outcome_unknown=False, last_error=None)
         )
+        claimed = [s for s in sent if s.claim_token]
 
         async def work(conn: AsyncConnection) -> list[Delivery]:
-            ours: list[Delivery] = []
-            for chunk in _chunks([s for s in sent if s.claim_token], CHUNK):
-                held = dict((await conn.execute(
+            if not claimed:
+                return []
+            result = await conn.execute(write, [dict(b_id=s.id, b_token=s.claim_token, b_ref=s.message_ref,
+                                                     b_sent_at=s.sent_at) for s in claimed])
+            if conn.dialect.supports_sane_multi_rowcount and result.rowcount == len(claimed):
+                return claimed
+            recorded: dict[int, str] = {}
+            for chunk in _chunks(claimed, CHUNK):
+                recorded.update((await conn.execute(
                     select(d.c.id, d.c.claim_token)
-                    .where(d.c.id.in_([s.id for s in chunk]), d.c.status == DeliveryStatus.SENDING.value)
-                    .with_for_update()
+                    .where(d.c.id.in_([s.id for s in chunk]), d.c.status == DeliveryStatus.SENT.value)
                 )).all())
-                ours += [s for s in chunk if held.get(s.id) == s.claim_token]
-            if ours:
-                await conn.execute(write, [dict(b_id=s.id, b_token=s.claim_token, b_ref=s.message_ref,
-                                                b_sent_at=s.sent_at) for s in ours])
-            return ours
+            return [s for s in claimed if recorded.get(s.id) == s.claim_token]
 
         ours = {s.id for s in await self._tx(work)}
         for lost in (s for s in sent if s.id not in ours):

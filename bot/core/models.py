@@ -207,6 +207,19 @@ class NewDelivery:
 
 
 @dataclass(frozen=True, slots=True)
+class FinishedPoll:
+    """Everything one poll of one feed writes back (``Store.finish_poll`` / ``Store.finish_polls``): the
+    feed's new state, fenced by its claim, and the entries, outbox rows and matches it produced (each
+    match: entry identity, watch id, reasons as JSON)."""
+
+    claim: FeedClaim
+    update: FeedUpdate
+    entries: tuple[Entry, ...] = ()
+    deliveries: tuple[NewDelivery, ...] = ()
+    matches: tuple[tuple[str, int, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Delivery:
     id: int
     destination: str
