@@ -954,7 +954,8 @@ def _by_first_key(by_seq: Mapping[tuple[str, ...], Entries]) -> dict[str, ByLeng
 
     WHY tuples, not nested dicts: three names in four are one token long, and a {length: {sequence:
     entries}} pair of dicts per first key cost ~500 bytes (22 MB of the bench's 45,000 keys); a one-token
-    name's value is ``((1, entries),)``, shared by every key naming the same places the same way."""
+    name's value is ``((1, entries),)``, shared by every key naming the same places the same way. Its keys
+    are the tokens worth scanning for (``PlaceScanner.positive``): a key that starts only blockers is left out."""
     longer: dict[str, dict[int, dict[tuple[str, ...], Entries]]] = {}
     for seq, entries in by_seq.items():
         if len(seq) > 1:
@@ -966,6 +967,9 @@ def _by_first_key(by_seq: Mapping[tuple[str, ...], Entries]) -> dict[str, ByLeng
             one: ByLength = ((1, entries),)
             first[seq[0]] = shared.setdefault(one, one)
     for key, by_len in longer.items():
+        if key not in first and all(kind == BLOCK for names in by_len.values() for entries in names.values()
+                                    for _, kind in entries):
+            continue  # starts no watched name: never looked up (find sees only positive tokens; see _inner)
         first[key] = first.get(key, ()) + tuple(sorted(by_len.items()))
     return first
 
@@ -988,16 +992,15 @@ class PlaceScanner:
         self._false_friends = frozenset(w.lower() for w in lexicon.false_friends)
         by_seq = _entries_by_sequence(self.variants, blockers)
         self._first = _by_first_key(by_seq)
-        # Only a watched name makes a text worth scanning. A longer name that contains one (a blocker:
-        # "Kupiansk-Vuzlovyi" for Kupiansk) matters only where the watched name is, so blockers are
-        # also indexed by the watched key inside them, and found by looking around a real hit.
-        self._real_first = frozenset(seq[0] for seq, entries in by_seq.items()
-                                     if any(kind != BLOCK for _, kind in entries))
+        # Only a watched name makes a text worth scanning (``_first`` holds the first keys of watched names
+        # only). A longer name that contains one (a blocker: "Kupiansk-Vuzlovyi" for Kupiansk) matters only
+        # where the watched name is, so blockers are also indexed by the watched key inside them, and found
+        # by looking around a real hit.
         self._inner: dict[str, list[tuple[tuple[str, ...], int]]] = {}
         for seq, entries in by_seq.items():
             if any(kind == BLOCK for _, kind in entries):
                 for j in range(1, len(seq)):
-                    if seq[j] in self._real_first:
+                    if seq[j] in self._first:
                         self._inner.setdefault(seq[j], []).append((seq, j))
         self._head = frozenset(cyr_key(token_key(w)) for w in lexicon.head_nouns)
         self._context = frozenset(token_key(w) for w in lexicon.context_words) | self._head
@@ -1027,7 +1030,7 @@ class PlaceScanner:
 
     def positive(self, token: str) -> bool:
         """True when a prefolded token can start a watched place name (its key starts some name)."""
-        return self._key(token) in self._real_first
+        return self._key(token) in self._first
 
     def find(self, ft: FoldedText, hit: Iterable[str] | None = None) -> list[tuple[int, list[tuple[int, int]]]]:
         """``[(place id, [(start, end) in ft.pre ...])]`` for the watched places named in ``ft``.
