@@ -8,7 +8,8 @@ Promises kept here, and how:
   transaction (``Store.finish_poll``); a crash before it means the poll simply happens again.
 - *Nothing is posted twice.* One outbox row per (destination, story), enforced by a unique key; a row
   whose send may have happened (its claim lapsed) is handed to the notifier with ``outcome_unknown`` so
-  it can look before posting again.
+  it can look before posting again. Sends are recorded in batches (``_SentLog``): one made but not yet
+  recorded when the process dies is that same case.
 - *A broken feed never stops the rest.* Each feed is polled in its own task; its trouble becomes its
   health (``FeedUpdate``), never an exception in the loop.
 """
