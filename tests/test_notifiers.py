@@ -24,6 +24,19 @@ def _delivery(destination: str, *, outcome_unknown: bool = False, title="Shellin
                     payload=alert.to_payload(), outcome_unknown=outcome_unknown)
 
 
+def test_an_alert_payload_is_what_asdict_gives_and_reads_back_as_the_alert():
+    """``Alert.to_payload`` is built by hand for speed; it must stay the plain-data image of the alert."""
+    from dataclasses import asdict, replace
+
+    from bot.core.messages import Alert
+
+    alert = Alert.from_payload(_delivery("console").payload)
+    alert = replace(alert, disputed_by=("Other Wire",), score=3, grade="B")
+    assert alert.watches and alert.hits
+    assert alert.to_payload() == asdict(alert)
+    assert Alert.from_payload(json.loads(json.dumps(alert.to_payload()))) == alert
+
+
 async def test_console_prints_a_readable_alert_in_the_given_zone():
     out = io.StringIO()
     result = await ConsoleNotifier(stream=out, tz=ZoneInfo("Europe/Kyiv")).send(_delivery("console"))

@@ -846,12 +846,14 @@ class SqlStore:
                 )
                 for identity, e in chunk
             ]
+            # executemany, not .values(rows): a multi-row VALUES statement is compiled afresh each time
+            # (~8 ms for 30 rows, measured in poll_changed); this one is compiled once and cached.
             stmt = (
-                self._insert(entry_table).values(rows)
+                self._insert(entry_table)
                 .on_conflict_do_nothing(index_elements=["feed_id", "identity"])
                 .returning(entry_table.c.id, entry_table.c.identity)
             )
-            ids = {r.identity: r.id for r in (await conn.execute(stmt)).all()}
+            ids = {r.identity: r.id for r in (await conn.execute(stmt, rows)).all()}
             stored.extend(
                 dataclasses.replace(
                     e, id=ids[identity], feed_id=feed_id, published=_as_utc(e.published),
@@ -874,8 +876,8 @@ class SqlStore:
         ]
         for chunk in _chunks(match_rows):
             await conn.execute(
-                self._insert(match_table).values(list(chunk))
-                .on_conflict_do_nothing(index_elements=["entry_id", "watch_id"])
+                self._insert(match_table).on_conflict_do_nothing(index_elements=["entry_id", "watch_id"]),
+                list(chunk),
             )
 
         delivery_rows = [
@@ -889,8 +891,8 @@ class SqlStore:
         ]
         for chunk in _chunks(delivery_rows):
             await conn.execute(
-                self._insert(delivery_table).values(list(chunk))
-                .on_conflict_do_nothing(index_elements=["destination", "dedupe_key"])
+                self._insert(delivery_table).on_conflict_do_nothing(index_elements=["destination", "dedupe_key"]),
+                list(chunk),
             )
         return stored
 

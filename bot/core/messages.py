@@ -8,7 +8,7 @@ embeds) read the payload back with ``Alert.from_payload``.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
@@ -51,7 +51,15 @@ class Alert:
     disputed_by: tuple[str, ...] = ()
 
     def to_payload(self) -> dict[str, Any]:
-        return asdict(self)
+        """The same object ``dataclasses.asdict`` gives, built field by field: asdict deep-copies every
+        value recursively, ~0.9 ms an alert with its hits (measured in the poll_changed profile, one
+        payload per destination and story), more than matching the entry took."""
+        payload = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        payload["watches"] = tuple({"id": w.id, "query": w.query} for w in self.watches)
+        payload["hits"] = tuple(
+            {"term": h.term, "matched_text": h.matched_text, "field": h.field, "place": h.place} for h in self.hits
+        )
+        return payload
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> "Alert":
