@@ -88,7 +88,11 @@ class ServiceConfig:
     poll_batch: int = 50  # feeds claimed per tick
     poll_lease_s: float = 120.0  # must exceed fetch timeout + parse timeout
     default_interval_s: int = 600
-    delivery_batch: int = 100
+    # Rows claimed per delivery pass. Each pass costs a claim and a write of its sends (a commit each) and
+    # waits for its slowest destination: 500 rather than 100 took bench deliver (10 destinations) from
+    # ~0.46x to ~0.68x the bare notifier calls. A pass still stops at half its lease and gives the rest
+    # back, so a paced channel never holds claimed rows past the lease.
+    delivery_batch: int = 500
     delivery_lease_s: float = 60.0
     retry_base_s: float = 5.0  # first retry of a failed send
     retry_cap_s: float = 900.0
@@ -140,8 +144,10 @@ class DeliveryReport:
 
 #: The most sends of one destination whose "sent" may be unrecorded at once (``_SentLog``); its sender waits
 #: for the store before sending more. After a crash each is looked for in the channel's recent history,
-#: so this stays well inside the lookback (Discord reads the last 50 messages, Slack 200).
-SENT_UNRECORDED_PER_DESTINATION = 20
+#: so this stays inside the lookback (Discord reads the last 50 messages, Slack 200), with room for what
+#: others post meanwhile. Paced chat channels never come near it (about one send per write); it bounds the
+#: fast sinks (webhooks, files), which reconcile by key.
+SENT_UNRECORDED_PER_DESTINATION = 40
 #: How long a send may wait to be recorded with the ones that follow it (the writer's pause between writes).
 SENT_WRITE_DELAY_S = 0.2
 
