@@ -5,7 +5,8 @@ decides which implementations.
 
 Promises kept here, and how:
 - *Nothing is lost.* Entries, matches, outbox rows and the feed's new state are written in one
-  transaction (``Store.finish_poll``); a crash before it means the poll simply happens again.
+  transaction (``Store.finish_polls``, shared by the polls of a batch that finish together, each fenced on
+  its own claim); a crash before it means those polls simply happen again.
 - *Nothing is posted twice.* One outbox row per (destination, story), enforced by a unique key; a row
   whose send may have happened (its claim lapsed) is handed to the notifier with ``outcome_unknown`` so
   it can look before posting again. Sends are recorded in batches (``_SentLog``): one made but not yet
