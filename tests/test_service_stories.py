@@ -169,3 +169,50 @@ async def test_rebuilding_the_story_index_at_start_hands_the_event_loop_back(tmp
         assert svc._desk._story_id("story:s0") is not None
     finally:
         await store.close()
+
+
+class FeedReads:
+    """The store, counting how often every feed was read (what crossed the boundary)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.reads = 0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    async def list_feeds(self):
+        self.reads += 1
+        return await self.inner.list_feeds()
+
+
+async def test_the_story_desk_reads_the_feeds_only_for_an_entry_of_a_feed_it_cannot_name(tmp_path, fetcher, lexicons):
+    """The desk syncs every poll batch; reading every feed each time took 370 ms on 10,000 feeds. It reads
+    them at the first sync and again only when an entry comes from a feed it has not read, or read before
+    the feed had a name (an outlet, or the title its first poll gives it)."""
+    now = [datetime(2026, 3, 3, 9, 0, tzinfo=timezone.utc)]
+    store = FeedReads(await open_store(f"sqlite:///{tmp_path / 'ww.db'}"))
+    reads = []
+    try:
+        async with FeedServer() as server:
+            server.serve("/wire.xml", rss("Wire Service", [(WIRE_TITLE, "https://wire.example/1", WIRE)]))
+            server.serve("/local.xml", rss("Suspilne Kharkiv", [(INDEPENDENT_TITLE, "https://suspilne.example/k",
+                                                                 INDEPENDENT)]))
+            svc = service(store, fetcher, {}, lexicons, lambda: now[0])
+
+            async def poll(feed) -> None:
+                await svc.poll_due_feeds(feed_ids=[feed.id])  # by id: a forced poll of all would read the feeds
+                reads.append(store.reads)
+                now[0] += timedelta(minutes=1)
+
+            wire, _ = await svc.add_feed(server.url("/wire.xml"), interval_s=60, baseline=False)
+            for _ in range(3):
+                await poll(wire)
+            local, _ = await svc.add_feed(server.url("/local.xml"), interval_s=60, baseline=False)
+            for _ in range(2):
+                await poll(local)
+            assert svc._desk._outlets[local.id] == "Suspilne Kharkiv"
+    finally:
+        await store.inner.close()
+    # first sync; the wire's entry (read before its first poll named it); nothing new; the new feed's entry
+    assert reads == [1, 2, 2, 2, 3]
