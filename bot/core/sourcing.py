@@ -67,7 +67,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 from urllib.parse import urlsplit
 
 DOCUMENT = "DOCUMENT"
@@ -289,6 +289,16 @@ class _Matcher:
                 return e
         return next(iter(self.exact.values())) if self.exact else self.wild[0][1]
 
+    def _matches_at(self, low: str, positions: Iterable[int]) -> Iterator[tuple[int, int, LexiconEntry]]:
+        """The regex tried at each candidate position (ascending), leftmost matches that do not overlap."""
+        last = -1
+        for pos in positions:
+            if pos < last:
+                continue
+            m = self.regex.match(low, pos)
+            if m is not None:
+                last = max(m.end(), pos + 1)
+                yield m.start(), m.end(), self._entry(m.group(0))
     def finditer(self, text: str, scan: _TextScan | None = None) -> Iterable[tuple[int, int, LexiconEntry]]:
         """Every match, leftmost first, as (start, end, entry). ``scan``: ``text`` scanned for first words
         already (``_FirstWords``), so the regex is tried at those places only."""
@@ -296,15 +306,7 @@ class _Matcher:
             return
         starts = scan.starts.get(self) if scan is not None else None
         if starts is not None:
-            low = scan.low  # type: ignore[union-attr]
-            last = -1
-            for pos in starts:
-                if pos < last:
-                    continue
-                m = self.regex.match(low, pos)
-                if m is not None:
-                    last = max(m.end(), pos + 1)
-                    yield m.start(), m.end(), self._entry(m.group(0))
+            yield from self._matches_at(scan.low, starts)  # type: ignore[union-attr]
             return
         low = text.lower()
         if len(low) == len(text) and len(low) >= _ANCHOR_MIN_TEXT and not (
@@ -313,14 +315,7 @@ class _Matcher:
             # 1,000 words); ``str.find`` jumps to the few places a first word occurs, and the same regex
             # is tried there only: the same matches, leftmost first. (A phrase written across a double
             # space or a tab is why a text with one is scanned in full.)
-            last = -1
-            for pos in self._candidates(low):
-                if pos < last:
-                    continue
-                m = self.regex.match(low, pos)
-                if m is not None:
-                    last = max(m.end(), pos + 1)
-                    yield m.start(), m.end(), self._entry(m.group(0))
+            yield from self._matches_at(low, self._candidates(low))
         elif len(low) == len(text):
             for m in self.regex.finditer(low):
                 yield m.start(), m.end(), self._entry(m.group(0))
