@@ -161,3 +161,16 @@ def test_only_with_an_unknown_figure_is_a_usage_error(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "speed" in proc.stderr and "poll_304" in proc.stderr  # what is wrong, and what to choose from
     assert proc.stdout == ""
+
+
+def test_the_memory_figure_is_the_childs_own_peak_not_its_parents() -> None:
+    """Linux keeps ``ru_maxrss`` across exec: a child of a big parent would report the parent's size (the
+    memory figure once read 632 MB for a ~135 MB child). The figure reads the child's own peak."""
+    parent = bytearray(200 * 1024 * 1024)
+    for i in range(0, len(parent), 4096):
+        parent[i] = 1  # resident, not just reserved
+    code = "from bot.app.bench_memory import peak_rss_kb; print(peak_rss_kb())"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) < 150 * 1024  # a bare interpreter: tens of MB, not the parent's 200+
+    del parent
