@@ -45,7 +45,7 @@ import feedparser
 
 from bot.core.dedupe import RawItem, assign_identities, story_key
 from bot.core.models import Entry, ParsedFeed
-from bot.core.text import collapse_space, html_to_text, plain_text, strip_controls
+from bot.core.text import collapse_space, plain_text, strip_controls
 from bot.core.urls import canonical_url
 
 MAX_ENTRIES = 500
