@@ -103,7 +103,7 @@ Evaluator = Callable[[set[str], set[int], Callable[[int], bool]], bool]
 
 @functools.lru_cache(maxsize=10_000)
 def _evaluator_factory(expr: str) -> Callable[[tuple[Any, ...]], Evaluator]:
-    """Compile the shape of a boolean expression once: ``expr`` is built by ``Matcher._expression`` from
+    """Compile the shape of a boolean expression once: ``expr`` is built by ``Matcher._add`` from
     ``K[i]``, ``in W`` / ``in P`` / ``r(...)``, parentheses and and/or/not only, so no user text reaches
     ``eval``; the watch's own words and atom ids are bound as the constants ``K``. Ten thousand watches
     have a few dozen shapes, so a rebuild compiles almost nothing."""
@@ -211,7 +211,7 @@ class _Field:
         while at >= 0:
             end = at + n
             if (at == 0 or pre[at - 1] in " '") and (end == size or pre[end] in " '"):
-                out.append((at, end) if ft.one_to_one else ft.original_span_of_pre(at, end))
+                out.append(ft.original_span_of_pre(at, end))
                 if len(out) >= limit:
                     break
             at = pre.find(word, at + 1)

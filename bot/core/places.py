@@ -1091,26 +1091,23 @@ class PlaceScanner:
         kept = [f for f in found
                 if not any(o[0] <= f[0] and f[1] <= o[1] and (o[1] - o[0]) > (f[1] - f[0]) for o in found)]
         real = [f for f in kept if f[3] != BLOCK]
-        out: dict[int, list[tuple[int, int]]] = {}
+        sure: list[tuple[int, int, int]] = []
         doubtful: list[tuple[int, int, int]] = []  # hits that stand only in a text about the war or places
         for s, e, pid, kind in sorted(real):
             if kind == NOUN and self._keyof.get(pre[s:e]) in self._common:
                 if self._sentence_start(ft, s) and not self._has_context(ft.tokens, real, s):
                     continue
-            if self._doubtful(ft, s, e, pid):
-                doubtful.append((s, e, pid))
-                continue
+            (doubtful if self._doubtful(ft, s, e, pid) else sure).append((s, e, pid))
+        # A watched place found for sure, or a word of the war or of places, makes the doubtful ones count
+        # (DEFAULT_NEAR_CONTEXT_WORDS).
+        if doubtful and (any(pid not in self._around_only for _, _, pid in sure)
+                         or not self._near_context.isdisjoint(ft.tokens)):
+            sure += doubtful
+        out: dict[int, list[tuple[int, int]]] = {}
+        for s, e, pid in sure:
             got = out.setdefault(pid, [])
             if (s, e) not in got:  # a form can be both a noun and an adjective (Купянском)
                 got.append((s, e))
-        # A watched place found for sure (above), or a word of the war or of places, makes the doubtful
-        # ones count (DEFAULT_NEAR_CONTEXT_WORDS).
-        if doubtful and (any(pid not in self._around_only for pid in out)
-                         or not self._near_context.isdisjoint(ft.tokens)):
-            for s, e, pid in doubtful:
-                got = out.setdefault(pid, [])
-                if (s, e) not in got:
-                    got.append((s, e))
         return list(out.items())
 
     def _doubtful(self, ft: FoldedText, s: int, e: int, pid: int) -> bool:

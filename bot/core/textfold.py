@@ -211,11 +211,6 @@ class FoldedText:
         """Map ``text[start:end]`` (``end > start``) to a span of ``pre``."""
         return self._pre_index(start), self._pre_index(end - 1) + 1
 
-    @property
-    def one_to_one(self) -> bool:
-        """True when every offset of ``pre`` is the same offset of the original (the common case)."""
-        return self._starts is None
-
     def original_span_of_pre(self, start: int, end: int) -> tuple[int, int]:
         if self._starts is None or self._ends is None:
             return start, end
