@@ -581,16 +581,14 @@ class Bench:
     async def match(self) -> Figure:
         import re
 
-        from bot.core.matching import Matcher
         from bot.core.models import Entry, Watch
         from bot.core.parsing import parse_feed
         from bot.service import build_matcher
 
         watches = [Watch(id=n + 1, query=s.query, destination="webhook:bench") for n, s in enumerate(self.specs)]
         t = time.perf_counter()
-        matcher = Matcher.build(watches, places=self.places)
+        matcher = build_matcher(watches, self.places)  # as the service builds it (then the heap frozen)
         build_s = time.perf_counter() - t
-        matcher = build_matcher(watches, self.places, matcher)  # as the service builds it (heap frozen)
         if matcher.errors:
             sample = list(matcher.errors.items())[:3]
             raise RuntimeError(f"{len(matcher.errors)} generated watches did not compile, e.g. {sample}")
