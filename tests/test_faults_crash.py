@@ -32,6 +32,7 @@ from tests.test_scale_harness import (
     log_records,
     prose,
     rss,
+    seed_store,
     slack_keys,
     tail,
     wait_until,
@@ -55,20 +56,6 @@ def items(feed: int, rounds: int) -> list[tuple[str, str, str]]:
     return out
 
 
-async def _setup(url: str, feed_urls: list[str], out: str) -> None:
-    store = await open_store(url)
-    now = datetime.now(timezone.utc)
-    try:
-        for feed_url in feed_urls:
-            await store.add_feed(feed_url, interval_s=1, baseline=False, now=now, first_poll_at=now)
-        await store.add_watch("Kupiansk", f"jsonl:{out}", created_by="test", now=now)
-        await store.add_watch("Kupiansk", f"discord:{DISCORD}", created_by="test", now=now)
-        for word, channel in SLACK.items():
-            await store.add_watch(word, f"slack:{channel}", created_by="test", now=now)
-    finally:
-        await store.close()
-
-
 async def _outbox(url: str) -> tuple[list, list]:
     store = await open_store(url)
     try:
@@ -89,7 +76,9 @@ def test_sigkill_of_pollers_and_senders_loses_and_doubles_nothing(tmp_path, pg_u
     with FeedServer() as feeds, ThreadedStub() as slack, ThreadedStub(DiscordStub) as discord:
         for f in range(N_FEEDS):
             feeds.serve(f"/{f}.xml", rss(f"Outlet {f}", items(f, 1)))
-        _run(_setup(pg_url, [feeds.url(f"/{f}.xml") for f in range(N_FEEDS)], str(out)))
+        _run(seed_store(pg_url, [feeds.url(f"/{f}.xml") for f in range(N_FEEDS)],
+                         [("Kupiansk", f"jsonl:{out}"), ("Kupiansk", f"discord:{DISCORD}"),
+                          *((word, f"slack:{channel}") for word, channel in SLACK.items())]))
         env = base_env(
             tmp_path, pg_url, WIREWATCH_POLL_LEASE="7", WIREWATCH_FETCH_TIMEOUT="3", WIREWATCH_PARSE_TIMEOUT="3",
             WIREWATCH_DELIVERY_LEASE="4", SLACK_BOT_TOKEN="xoxb-crash-test", SLACK_SIGNING_SECRET="crash-test",

@@ -10,14 +10,12 @@ its sessions, which is what a restart looks like from the bot's side (connection
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 
 import pytest
 
-from bot.adapters.sql_store import open_store
 from tests.conftest import _admin, _run
 from tests.feedserver import FeedServer
-from tests.test_scale_harness import Bot, base_env, jsonl_records, prose, rss, tail, wait_until
+from tests.test_scale_harness import Bot, base_env, jsonl_records, prose, rss, seed_store, tail, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(240)]
 
@@ -30,17 +28,6 @@ def items(feed: int, rounds: int) -> list[tuple[str, str, str]]:
             for r in range(rounds, 0, -1) for i in range(3)]
 
 
-async def _setup(url: str, feed_urls: list[str], out: str) -> None:
-    store = await open_store(url)
-    now = datetime.now(timezone.utc)
-    try:
-        for feed_url in feed_urls:
-            await store.add_feed(feed_url, interval_s=1, baseline=False, now=now, first_poll_at=now)
-        await store.add_watch("Kupiansk", f"jsonl:{out}", created_by="test", now=now)
-    finally:
-        await store.close()
-
-
 def test_connections_cut_mid_run_degrade_health_then_nothing_is_lost_or_doubled(tmp_path, pg_url, pg_server_url):
     out = tmp_path / "alerts.jsonl"
     database = pg_url.rsplit("/", 1)[1]
@@ -48,7 +35,7 @@ def test_connections_cut_mid_run_degrade_health_then_nothing_is_lost_or_doubled(
     with FeedServer() as feeds:
         for f in range(N_FEEDS):
             feeds.serve(f"/{f}.xml", rss(f"Outlet {f}", items(f, 1)))
-        _run(_setup(pg_url, [feeds.url(f"/{f}.xml") for f in range(N_FEEDS)], str(out)))
+        _run(seed_store(pg_url, [feeds.url(f"/{f}.xml") for f in range(N_FEEDS)], [("Kupiansk", f"jsonl:{out}")]))
         bot = Bot(base_env(tmp_path, pg_url, WIREWATCH_POLL_LEASE="11", WIREWATCH_FETCH_TIMEOUT="5",
                            WIREWATCH_PARSE_TIMEOUT="5"), tmp_path / "bot.log").start()
         degraded: list[dict] = []

@@ -14,16 +14,14 @@ import hashlib
 import json
 import sqlite3
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from bot.adapters.sql_store import open_store
 from tests.conftest import _run
 from tests.feedserver import FeedServer
-from tests.test_scale_harness import Bot, base_env, cli, jsonl_records, prose, rss, tail, wait_until
+from tests.test_scale_harness import Bot, base_env, cli, jsonl_records, prose, rss, seed_store, tail, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -82,17 +80,6 @@ def good_items(n: int, rounds: int) -> list[tuple[str, str, str]]:
     return [(f"good-{n}-{r}", good_title(n, r), prose(f"good-{n}-{r}")) for r in range(rounds, 0, -1)]
 
 
-async def _setup(url: str, urls: list[str], out: str) -> None:
-    store = await open_store(url)
-    now = datetime.now(timezone.utc)
-    try:
-        for u in urls:
-            await store.add_feed(u, interval_s=2, baseline=False, now=now, first_poll_at=now)
-        await store.add_watch("Kupiansk", f"jsonl:{out}", created_by="test", now=now)
-    finally:
-        await store.close()
-
-
 def _rss_of_tree(pid: int) -> dict[int, int]:
     """Resident bytes of a process and its descendants (the parse workers), from /proc."""
     parents: dict[int, int] = {}
@@ -125,7 +112,7 @@ def test_hostile_feeds_do_not_hurt_the_good_ones_or_the_memory(tmp_path):
         for serve, _ in HOSTILE.values():
             serve(feeds)
         urls = [feeds.url(f"/good{n}.xml") for n in range(N_GOOD)] + [feeds.url(p) for p in HOSTILE]
-        _run(_setup(db, urls, str(out)))
+        _run(seed_store(db, urls, [("Kupiansk", f"jsonl:{out}")], interval_s=2))
         env = base_env(tmp_path, db, WIREWATCH_FETCH_TIMEOUT=str(FETCH_TIMEOUT_S), WIREWATCH_PARSE_TIMEOUT="5",
                        WIREWATCH_POLL_LEASE="12")
         bot = Bot(env, tmp_path / "bot.log").start()

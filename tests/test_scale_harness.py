@@ -242,6 +242,25 @@ def slack_keys(stub: SlackStub, channel: str) -> list[str]:
     return keys
 
 
+async def seed_store(database_url: str, feed_urls: list[str], watches: list[tuple[str, str]], *,
+                     interval_s: int = 1) -> None:
+    """The feeds (polled from now on, every ``interval_s``) and the ``(query, destination)`` watches the
+    bots of a fault test start with, written through the real store before any bot runs."""
+    from datetime import datetime, timezone
+
+    from bot.adapters.sql_store import open_store
+
+    store = await open_store(database_url)
+    now = datetime.now(timezone.utc)
+    try:
+        for url in feed_urls:
+            await store.add_feed(url, interval_s=interval_s, baseline=False, now=now, first_poll_at=now)
+        for query, destination in watches:
+            await store.add_watch(query, destination, created_by="test", now=now)
+    finally:
+        await store.close()
+
+
 def prose(seed: str, words: int = 12) -> str:
     """Text of its own for every seed (hash words), so that story clustering sees distinct stories:
     items sharing a description would rightly be one story told by many outlets."""
