@@ -1,5 +1,8 @@
 """Fixtures shared across the suite. Module-specific fixtures live beside their tests.
 
+Gazetteer: ``ua_ru_gazetteer`` is one index of Ukraine and Russia built once per session (tens of seconds);
+every test that needs places uses it, never the user's cache, whose first build would take the whole world.
+
 PostgreSQL: every test that asks for ``pg_url`` gets a database of its own (``CREATE DATABASE
 wirewatch_t_<hex>``, dropped afterwards) on the server named by ``WIREWATCH_TEST_POSTGRES_URL``, because other
 engineers and CI jobs share that server. If it is unreachable the test is skipped, except in CI
@@ -41,6 +44,16 @@ async def _admin(url: str, sql: str) -> None:
         await conn.execute(sql)
     finally:
         await conn.close()
+
+
+@pytest.fixture(scope="session")
+def ua_ru_gazetteer(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A gazetteer index of UA and RU places, built once for the session (a Path)."""
+    from bot.adapters.gazetteer_index import ensure_index
+
+    path = tmp_path_factory.getbasetemp() / "gazetteer-ua-ru.sqlite"
+    ensure_index(path, countries=["UA", "RU"])
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -32,13 +32,6 @@ TINY = {
 }
 
 
-@pytest.fixture(scope="session")
-def index_path(tmp_path_factory):
-    path = tmp_path_factory.getbasetemp() / "gazetteer-ua-ru.sqlite"
-    ensure_index(path, countries=["UA", "RU"])
-    return path
-
-
 @pytest.fixture
 def tiny_source(tmp_path):
     path = tmp_path / "cities-tiny.json"
@@ -116,7 +109,7 @@ def test_open_places_without_an_index_and_no_build(tmp_path):
         open_places(tmp_path / "missing.sqlite", build=False)
 
 
-def test_running_bot_memory_stays_small(index_path):
+def test_running_bot_memory_stays_small(ua_ru_gazetteer):
     """Opening the index, resolving place and near watches and compiling a matcher adds < 60 MB."""
     script = textwrap.dedent(f"""
         import resource, sys
@@ -125,7 +118,7 @@ def test_running_bot_memory_stays_small(index_path):
         from bot.core.matching import Matcher
         from bot.core.models import Watch
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        places = open_places({str(index_path)!r}, build=False)
+        places = open_places({str(ua_ru_gazetteer)!r}, build=False)
         watches = [Watch(1, "place:Kupiansk", "c"), Watch(2, "near:Kupiansk~30km AND drone", "c"),
                    Watch(3, "place:Kharkiv OR place:Izium", "c"), Watch(4, "near:Bakhmut~20km", "c")]
         m = Matcher.build(watches, places=places)

@@ -127,11 +127,12 @@ async def test_healthz_says_degraded_while_the_database_refuses_and_recovers(pg_
 
 
 @pytest.mark.slow
-def test_chat_role_serves_health_metrics_and_signed_slack_commands_on_one_port(tmp_path):
+def test_chat_role_serves_health_metrics_and_signed_slack_commands_on_one_port(tmp_path, ua_ru_gazetteer):
     secret = "health-test-signing-secret"
     with ThreadedSlackStub() as stub:
         env = base_env(tmp_path, f"sqlite:///{tmp_path / 'ww.db'}", SLACK_BOT_TOKEN="xoxb-health-test",
-                       SLACK_SIGNING_SECRET=secret, WIREWATCH_SLACK_API_URL=stub.api_url)
+                       SLACK_SIGNING_SECRET=secret, WIREWATCH_SLACK_API_URL=stub.api_url,
+                       WIREWATCH_GAZETTEER_PATH=str(ua_ru_gazetteer), WIREWATCH_GAZETTEER_COUNTRIES="UA,RU")
         bot = Bot(env, tmp_path / "chat.log", role="chat").start()
         try:
             body = bot.wait_healthy()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.adapters.gazetteer_index import ensure_index, open_places
+from bot.adapters.gazetteer_index import open_places
 from bot.core.errors import QueryError
 from bot.core.matching import Matcher, match_query
 from bot.core.models import Entry, Watch
@@ -26,10 +26,8 @@ from bot.core.textfold import prefold
 
 
 @pytest.fixture(scope="session")
-def places(tmp_path_factory):
-    path = tmp_path_factory.getbasetemp() / "gazetteer-ua-ru.sqlite"
-    ensure_index(path, countries=["UA", "RU"])
-    return open_places(path, build=False)
+def places(ua_ru_gazetteer):
+    return open_places(ua_ru_gazetteer, build=False)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.adapters.gazetteer_index import LazyPlaces, ensure_index
+from bot.adapters.gazetteer_index import LazyPlaces
 from bot.app.cli import main
 from bot.core.errors import UsageError
 from bot.core.query import Place
@@ -44,20 +44,13 @@ def rss(count: int) -> bytes:
             "<link>https://desk.example/</link>" + "".join(items) + "</channel></rss>").encode()
 
 
-@pytest.fixture(scope="session")
-def index_path(tmp_path_factory):
-    path = tmp_path_factory.getbasetemp() / "gazetteer-ua-ru.sqlite"  # shared with the places tests
-    ensure_index(path, countries=["UA", "RU"])
-    return path
-
-
 @pytest.fixture
-def env(tmp_path, monkeypatch, index_path):
+def env(tmp_path, monkeypatch, ua_ru_gazetteer):
     monkeypatch.setenv("WIREWATCH_DATABASE_URL", f"sqlite:///{tmp_path / 'ww.db'}")
     monkeypatch.setenv("WIREWATCH_ENV_FILE", str(tmp_path / "none.env"))
     monkeypatch.setenv("WIREWATCH_ALLOW_PRIVATE_NETWORKS", "1")
     monkeypatch.setenv("WIREWATCH_MIN_INTERVAL", "1")
-    monkeypatch.setenv("WIREWATCH_GAZETTEER_PATH", str(index_path))
+    monkeypatch.setenv("WIREWATCH_GAZETTEER_PATH", str(ua_ru_gazetteer))
     monkeypatch.setenv("WIREWATCH_GAZETTEER_COUNTRIES", "UA,RU")
     return tmp_path
 
@@ -168,14 +161,14 @@ def test_a_failed_gazetteer_build_is_a_usage_error_once(tmp_path):
     assert not places.loaded
 
 
-def test_every_gazetteer_watch_of_the_demo_alerts_on_some_demo_item(index_path):
+def test_every_gazetteer_watch_of_the_demo_alerts_on_some_demo_item(ua_ru_gazetteer):
     """seeds/gazetteer/watches.txt: each place watch earns its place on the demo feeds."""
     from bot.adapters.gazetteer_index import open_places
     from bot.app.demo import default_watches, demo_feed_files
     from bot.core.matching import match_query
     from bot.core.parsing import parse_feed
 
-    places = open_places(index_path, build=False)
+    places = open_places(ua_ru_gazetteer, build=False)
     entries = []
     for path in demo_feed_files(ROOT / "seeds" / "demo"):
         entries += parse_feed(path.read_bytes(), {}, f"https://demo.example/{path.name}", 1).entries
