@@ -675,16 +675,20 @@ class Service:
         by_key: "OrderedDict[tuple[str, str], tuple[Entry, list[tuple[Watch, Sequence[Hit]]]]]" = OrderedDict()
         matches: list[tuple[str, int, str]] = []
         for entry in entries:
-            for m in self._matcher.match(entry):
-                watch = self._watches.get(m.watch_id)
-                if watch is None:
-                    continue
-                matches.append((entry.identity, watch.id, _reasons_json(m.hits)))
-                if watch.muted_until and watch.muted_until > now:
-                    continue
-                key = (watch.destination, entry.story_key or entry.identity)
-                slot = by_key.setdefault(key, (entry, []))
-                slot[1].append((watch, m.hits))
+            for group in self._matcher.match_groups(entry):
+                reasons = None  # the group's hits as JSON, encoded once for all its watches
+                for watch_id in group.watch_ids:
+                    watch = self._watches.get(watch_id)
+                    if watch is None:
+                        continue
+                    if reasons is None:
+                        reasons = _reasons_json(group.hits)
+                    matches.append((entry.identity, watch.id, reasons))
+                    if watch.muted_until and watch.muted_until > now:
+                        continue
+                    key = (watch.destination, entry.story_key or entry.identity)
+                    slot = by_key.setdefault(key, (entry, []))
+                    slot[1].append((watch, group.hits))
         if feed.baseline_pending:
             return [], matches
         deliveries = []

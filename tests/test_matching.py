@@ -239,3 +239,36 @@ def test_many_watches_match_exactly_what_each_query_says():
         checked += 1
         matched_any += bool(got)
     assert checked == 400 and matched_any > 100  # the generated entries do hit watches
+
+
+def test_match_groups_are_match_with_one_result_per_query():
+    """``match_groups`` (what the service reads) and ``match`` give the same answer: the groups, fanned
+    out to their watches in build order, are ``match``'s list, and a group holds exactly the watches that
+    share its query."""
+    from bot.app.bench_inputs import ItemPool, make_watches, rare_names
+
+    names = rare_names(200, seed=5)
+    specs = make_watches(600, names, places=False, seed=2)
+    watches = [Watch(n + 1, s.query, "console") for n, s in enumerate(specs)]
+    # the same queries again, by other channels, interleaved with new ones
+    watches += [Watch(1000 + n, specs[n].query, "slack:C2") for n in range(0, 600, 4)]
+    watches.insert(10, Watch(5000, specs[300].query, "slack:C3"))
+    matcher = Matcher.build(watches)
+    position = {w.id: n for n, w in enumerate(watches)}
+    query_of = {w.id: w.query for w in watches}
+    pool = ItemPool(size=80, seed=6, names=names)
+    shared = 0
+    for n, frag in enumerate(pool.fragments):
+        entry = Entry(1, str(n), frag.title, summary=frag.html)
+        groups = matcher.match_groups(entry)
+        fanned = sorted(((wid, g.hits) for g in groups for wid in g.watch_ids), key=lambda m: position[m[0]])
+        assert fanned == [(m.watch_id, m.hits) for m in matcher.match(entry)]
+        for g in groups:
+            assert g.entry_identity == entry.identity
+            assert list(g.watch_ids) == sorted(g.watch_ids, key=position.get)
+            assert {query_of[w] for w in g.watch_ids} == {query_of[g.watch_ids[0]]}
+            assert len(g.watch_ids) == sum(1 for w in watches if w.query == query_of[g.watch_ids[0]])
+            shared += len(g.watch_ids) > 1
+        firsts = [position[g.watch_ids[0]] for g in groups]
+        assert firsts == sorted(firsts)
+    assert shared > 20  # groups of several watches were exercised

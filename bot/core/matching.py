@@ -40,7 +40,7 @@ from typing import Any, Protocol
 import re2
 
 from bot.core.errors import QueryError, UsageError
-from bot.core.models import Entry, Hit, Match, Watch
+from bot.core.models import Entry, Hit, Match, MatchGroup, Watch
 from bot.core.query import (
     And,
     Atom,
@@ -124,14 +124,15 @@ def _parse(text: str) -> Query:
 @dataclass(slots=True)
 class _Watch:
     """One distinct query, and every watch that has it (ten channels watching ``place:Kupiansk`` are
-    evaluated once)."""
+    evaluated once and are one ``MatchGroup``)."""
 
-    members: list[tuple[int, int]]  # (position in the build's list, watch id)
+    members: list[tuple[int, int]]  # (position in the build's list, watch id), in that order
     evaluate: Evaluator | None  # None: a plain OR of positive atoms, true as soon as it is a candidate
     positive: tuple[int, ...]  # atom ids whose occurrences become hits
     query: Query
     ids: dict[int, int]  # id(atom node) -> atom id (for re-planning)
     triggers: frozenset[int] = frozenset()
+    watch_ids: tuple[int, ...] = ()  # the members' watch ids (set when the build is finished)
 
 
 @dataclass(slots=True)
@@ -413,6 +414,8 @@ class Matcher:
         self._scan_regex = [aid for aid in self._triggers if atoms[aid].kind == "regex"]
 
     def _finish(self, places: PlaceResolver | None) -> None:
+        for watch in self._watches:
+            watch.watch_ids = tuple(watch_id for _, watch_id in watch.members)
         self._plan(range(len(self._watches)))
         texts = [(aid, a) for aid, a in enumerate(self._atoms) if a.kind == "text"]
         self._word_keys = frozenset(a.key for _, a in texts if a.word)
@@ -447,8 +450,25 @@ class Matcher:
     # ---------------------------------------------------------------------------------------------
 
     def match(self, entry: Entry) -> list[Match]:
-        """The watches ``entry`` matches (title and summary), each with the hits that made it match."""
-        return self._run(((FIELDS[0], entry.title), (FIELDS[1], entry.summary)), entry.identity)
+        """The watches ``entry`` matches (title and summary), each with the hits that made it match, in the
+        order the watches were given. ``match_groups`` is the same answer with one result per query."""
+        found = self._run(((FIELDS[0], entry.title), (FIELDS[1], entry.summary)))
+        if len(found) == 1 and len(found[0][0].members) == 1:
+            watch, hits = found[0]
+            return [Match(watch.members[0][1], entry.identity, hits)]
+        identity = entry.identity
+        out = [(position, Match(watch_id, identity, hits))
+               for watch, hits in found for position, watch_id in watch.members]
+        out.sort(key=_first)
+        return [match for _, match in out]
+
+    def match_groups(self, entry: Entry) -> list[MatchGroup]:
+        """What ``match`` finds, one ``MatchGroup`` per distinct query (the watches sharing it and their
+        hits), in the order of each query's first watch. The service reads this: with many channels on
+        the same place, an entry is a few groups rather than dozens of per-watch results."""
+        identity = entry.identity
+        return [MatchGroup(watch.watch_ids, identity, hits)
+                for watch, hits in self._run(((FIELDS[0], entry.title), (FIELDS[1], entry.summary)))]
 
     def _place_hits(self, tokset: set[str]) -> set[str]:
         """The tokens of an entry that can start a watched place name (memoised once per distinct token
@@ -463,7 +483,9 @@ class Matcher:
             self._seen |= new
         return tokset & self._place_tokens
 
-    def _run(self, texts: Sequence[tuple[str, str]], identity: str = "") -> list[Match]:
+    def _run(self, texts: Sequence[tuple[str, str]]) -> list[tuple[_Watch, tuple[Hit, ...]]]:
+        """The distinct queries the texts match, with their hits, in build order (a query's ``_Watch``
+        is created at its first watch, so the index order of ``_watches`` is the build order)."""
         self._entries += 1
         fields = [_Field(name, text) for name, text in texts if text]
         words: set[str] = set()  # W: the words of every field (one set: a query reads title and text)
@@ -528,10 +550,10 @@ class Matcher:
                     return True
             return False
 
-        out: list[tuple[int, Match]] = []
+        out: list[tuple[_Watch, tuple[Hit, ...]]] = []
         hit_cache: dict[int, tuple[Hit, ...]] = {}
         watches = self._watches
-        for index in candidates:
+        for index in sorted(candidates):
             watch = watches[index]
             if watch.evaluate is not None and not watch.evaluate(words, present, regex_occurs):
                 continue
@@ -548,14 +570,8 @@ class Matcher:
                         ok = aid in present
                     hits = hit_cache[aid] = tuple(self._hits(aid, fields)) if ok else ()
                 shared = hits if not shared else shared + hits
-            members = watch.members
-            if len(members) == 1:
-                out.append((members[0][0], Match(members[0][1], identity, shared)))
-            else:
-                out += [(position, Match(watch_id, identity, shared)) for position, watch_id in members]
-        if len(out) > 1:
-            out.sort(key=_first)  # build order
-        return [match for _, match in out]
+            out.append((watch, shared))
+        return out
 
     def _learn_frequencies(self, words: set[str], present: set[int]) -> None:
         """Count the atoms of a sampled entry; re-plan the triggers at the checkpoints.
@@ -621,7 +637,7 @@ def match_query(query: Query | str, title: str, text: str,
     result = matcher._run(((FIELDS[0], title), (FIELDS[1], text)))
     if not result:
         return False, []
-    return True, list(result[0].hits)
+    return True, list(result[0][1])
 
 
 def check_query(query: str, places: PlaceResolver | None = None) -> Query:

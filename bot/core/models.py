@@ -184,6 +184,15 @@ class Match(NamedTuple):
     hits: tuple[Hit, ...] = ()
 
 
+class MatchGroup(NamedTuple):
+    """The watches with one query that an entry matched, and the hits they share: ten channels watching
+    ``place:Kupiansk`` are one result, whose hits the service encodes once for all ten."""
+
+    watch_ids: tuple[int, ...]  # in the order the watches were given to the matcher
+    entry_identity: str
+    hits: tuple[Hit, ...] = ()
+
+
 # --------------------------------------------------------------------------------------------------
 # Delivery
 # --------------------------------------------------------------------------------------------------
