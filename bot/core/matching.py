@@ -57,7 +57,7 @@ from bot.core.query import (
     parse,
     positive_atoms,
 )
-from bot.core.textfold import FoldedText, fold
+from bot.core.textfold import FoldedText, add_words, fold
 
 __all__ = ["Matcher", "PlaceResolver", "check_query", "compile_regex", "match_query"]
 
@@ -190,18 +190,6 @@ class _Field:
         self._padded: str | None = None
         self.places: list[tuple[int, list[tuple[int, int]]]] = []
 
-    def add_words(self, words: set[str]) -> None:
-        """Add this field's words to ``words``: its tokens, and the parts of tokens split at apostrophes
-        (``Kharkiv's`` is also the word ``kharkiv``; the whole token stays, for the place scanner)."""
-        pre = self.ft.pre
-        words.update(pre.split())
-        at = pre.find("'")
-        while at >= 0:
-            start = pre.rfind(" ", 0, at) + 1
-            end = pre.find(" ", at)
-            end = len(pre) if end < 0 else end
-            words.update(pre[start:end].split("'"))
-            at = pre.find("'", end)
 
     def word_spans(self, word: str, limit: int = MAX_HITS_PER_TERM) -> list[tuple[int, int]]:
         """Where ``word`` stands as a whole word, as spans of the original text (at most ``limit``)."""
@@ -490,8 +478,7 @@ class Matcher:
         fields = [_Field(name, text) for name, text in texts if text]
         words: set[str] = set()  # W: the words of every field (one set: a query reads title and text)
         for f in fields:
-            f.add_words(words)
-        words.discard("")
+            add_words(f.ft.pre, words)  # tokens, and the parts of tokens split at apostrophes
         # P: the non-word atoms present. Phrases (anchored on a word that occurred) and places are found
         # here, completely; regex atoms only when they are some watch's trigger (else lazily, by `r`).
         present: set[int] = set()

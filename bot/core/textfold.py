@@ -17,6 +17,10 @@ The rules, and which one wins:
   (``war`` never matches ``warsaw``), and lets a phrase match across line breaks and double spaces.
   An apostrophe separates words too, so ``Kharkiv's`` contains the word ``kharkiv``.
 
+Speed: ``bot.core._scan`` (C, built by setup.py when a compiler is there) folds one-to-one text with
+``_FOLD_MAP`` and splits it into a word set; without it the code below does the same, more slowly
+(tests/test_scan.py holds both to the same results).
+
 Offsets: ``FoldedText`` keeps what is needed to map an offset in the folded text back to the original,
 computed lazily because most articles have no hit at all. Most text maps one character to one character
 (``str.translate`` + ``str.lower``, both in C); only text with combining marks or invisible characters
@@ -29,7 +33,12 @@ import re
 import unicodedata
 from bisect import bisect_right
 
-__all__ = ["APOSTROPHES", "DASHES", "FoldedText", "fold", "prefold"]
+try:
+    from bot.core import _scan
+except ImportError:  # built without a C compiler: the Python code below does the same
+    _scan = None
+
+__all__ = ["APOSTROPHES", "DASHES", "FoldedText", "add_words", "fold", "prefold"]
 
 APOSTROPHES = "'\u2019\u2018\u201b\u02bc\u02b9\u02ba\u02ee\u201d\u0060\u00b4\u2032\u2033\uff07"
 DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
@@ -103,6 +112,21 @@ _BYTE_CODECS = tuple((codec, _byte_table(codec)) for codec in ("cp1251", "cp1252
 _ASCII_TABLE = bytes(_BYTE_CODECS[1][1][:128]) + bytes(128)
 
 
+def _fold_map() -> str:
+    """``_FOLD_MAP[c]``: what ``text.translate(_TABLE).lower()`` makes of character ``c`` (below U+3040),
+    or NUL when that is not one character for one, or depends on the neighbours (capital sigma lowers
+    to a final or a medial sigma)."""
+    out = []
+    for cp in range(0x3040):
+        ch = chr(cp)
+        mapped = _TABLE.get(cp, ch).lower()
+        out.append(mapped if len(mapped) == 1 and cp and ch != "\u03a3" and not _SLOW.match(ch) else "\0")
+    return "".join(out)
+
+
+_FOLD_MAP = _fold_map()
+
+
 def _fast_fold(text: str) -> str | None:
     """``text.translate(_TABLE).lower()`` through a one-byte code page, or None when it does not apply."""
     if text.isascii():
@@ -125,7 +149,7 @@ def prefold(text: str) -> tuple[str, list[int] | None, list[int] | None]:
     text that produced prefolded character ``i``. Apostrophes stay as ``'`` here because place names
     need them deleted (``Kup'yansk``) while plain words treat them as separators.
     """
-    fast = _fast_fold(text)
+    fast = _scan.fold(text, _FOLD_MAP) if _scan is not None else _fast_fold(text)
     if fast is not None:
         return fast, None, None
     if not _SLOW.search(text):
@@ -156,6 +180,23 @@ def _prefold_slow(text: str) -> tuple[str, list[int], list[int]]:
             starts.append(i)
             ends.append(i + 1)
     return "".join(out), starts, ends
+
+
+def _add_words(pre: str, words: set[str]) -> None:
+    """Add to ``words`` the tokens of a prefolded text and the non-empty parts of tokens split at
+    apostrophes (``Kharkiv's`` is also the word ``kharkiv``; the whole token stays, for the place
+    scanner)."""
+    words.update(pre.split())
+    at = pre.find("'")
+    while at >= 0:
+        start = pre.rfind(" ", 0, at) + 1
+        end = pre.find(" ", at)
+        end = len(pre) if end < 0 else end
+        words.update(part for part in pre[start:end].split("'") if part)
+        at = pre.find("'", end)
+
+
+add_words = _scan.add_words if _scan is not None else _add_words
 
 
 _GAPS = re.compile(r"^[ ']+|[ ']{2,}")
