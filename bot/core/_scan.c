@@ -20,6 +20,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <string.h>
 
 #define TABLE_SLOTS (1 << 17) /* a power of two; at most half of it used */
 
@@ -81,6 +82,8 @@ same(PyObject *token, int kind, const void *data, Py_ssize_t start, Py_ssize_t e
         return 0;
     int tkind = PyUnicode_KIND(token);
     const void *tdata = PyUnicode_DATA(token);
+    if (tkind == kind) /* same width: same characters exactly when same bytes */
+        return memcmp(tdata, (const char *)data + start * kind, (size_t)(end - start) * kind) == 0;
     for (Py_ssize_t i = start; i < end; i++) {
         if (PyUnicode_READ(tkind, tdata, i - start) != PyUnicode_READ(kind, data, i))
             return 0;
@@ -88,14 +91,12 @@ same(PyObject *token, int kind, const void *data, Py_ssize_t start, Py_ssize_t e
     return 1;
 }
 
-/* Add the token pre[start:end] to words, through the table. 0 on success, -1 with an exception set. */
+/* Add the token pre[start:end] (FNV-1a hash h) to words, through the table. 0 on success, -1 with an
+ * exception set. */
 static int
-add_token(PyObject *words, PyObject *pre, int kind, const void *data, Py_ssize_t start, Py_ssize_t end)
+add_token(PyObject *words, PyObject *pre, int kind, const void *data, Py_ssize_t start, Py_ssize_t end,
+          Py_uhash_t h)
 {
-    Py_uhash_t h = 1469598103934665603ULL; /* FNV-1a over the code points */
-    for (Py_ssize_t i = start; i < end; i++) {
-        h = (h ^ PyUnicode_READ(kind, data, i)) * 1099511628211ULL;
-    }
     size_t mask = TABLE_SLOTS - 1, at = (size_t)h & mask;
     while (table[at].token != NULL) {
         if (table[at].hash == h && same(table[at].token, kind, data, start, end))
@@ -115,6 +116,51 @@ add_token(PyObject *words, PyObject *pre, int kind, const void *data, Py_ssize_t
     return PySet_Add(words, token);
 }
 
+#define FNV_START 1469598103934665603ULL
+#define FNV_STEP(h, c) (((h) ^ (Py_uhash_t)(c)) * 1099511628211ULL)
+
+/* The tokenising loop, once per character width (CHAR: Py_UCS1, Py_UCS2 or Py_UCS4), so that reading a
+ * character is an array index rather than a switch on the width. */
+#define ADD_WORDS(NAME, CHAR)                                                                             \
+    static int NAME(PyObject *words, PyObject *pre, int kind, const CHAR *p, Py_ssize_t n)               \
+    {                                                                                                     \
+        Py_ssize_t i = 0;                                                                                 \
+        while (i < n) {                                                                                   \
+            while (i < n && Py_UNICODE_ISSPACE(p[i]))                                                     \
+                i++;                                                                                      \
+            if (i >= n)                                                                                   \
+                break;                                                                                    \
+            Py_ssize_t start = i;                                                                         \
+            int apostrophe = 0;                                                                           \
+            Py_uhash_t h = FNV_START;                                                                     \
+            for (; i < n && !Py_UNICODE_ISSPACE(p[i]); i++) {                                             \
+                apostrophe |= p[i] == '\'';                                                               \
+                h = FNV_STEP(h, p[i]);                                                                    \
+            }                                                                                             \
+            if (add_token(words, pre, kind, p, start, i, h) < 0)                                          \
+                return -1;                                                                                \
+            if (!apostrophe)                                                                              \
+                continue;                                                                                 \
+            Py_ssize_t part = start;                                                                      \
+            h = FNV_START;                                                                                \
+            for (Py_ssize_t j = start; j <= i; j++) {                                                     \
+                if (j < i && p[j] != '\'') {                                                              \
+                    h = FNV_STEP(h, p[j]);                                                                \
+                    continue;                                                                             \
+                }                                                                                         \
+                if (j > part && add_token(words, pre, kind, p, part, j, h) < 0)                           \
+                    return -1;                                                                            \
+                part = j + 1;                                                                             \
+                h = FNV_START;                                                                            \
+            }                                                                                             \
+        }                                                                                                 \
+        return 0;                                                                                         \
+    }
+
+ADD_WORDS(add_words_1, Py_UCS1)
+ADD_WORDS(add_words_2, Py_UCS2)
+ADD_WORDS(add_words_4, Py_UCS4)
+
 static PyObject *
 add_words(PyObject *self, PyObject *args)
 {
@@ -126,36 +172,17 @@ add_words(PyObject *self, PyObject *args)
         if (table == NULL)
             return PyErr_NoMemory();
     }
-    Py_ssize_t n = PyUnicode_GET_LENGTH(pre), i = 0;
-    int kind = PyUnicode_KIND(pre);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(pre);
+    int kind = PyUnicode_KIND(pre), failed;
     const void *data = PyUnicode_DATA(pre);
-    while (i < n) {
-        while (i < n && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i)))
-            i++;
-        if (i >= n)
-            break;
-        Py_ssize_t start = i;
-        int apostrophe = 0;
-        for (; i < n; i++) {
-            Py_UCS4 c = PyUnicode_READ(kind, data, i);
-            if (Py_UNICODE_ISSPACE(c))
-                break;
-            if (c == '\'')
-                apostrophe = 1;
-        }
-        if (add_token(words, pre, kind, data, start, i) < 0)
-            return NULL;
-        if (apostrophe) {
-            Py_ssize_t part = start;
-            for (Py_ssize_t j = start; j <= i; j++) {
-                if (j == i || PyUnicode_READ(kind, data, j) == '\'') {
-                    if (j > part && add_token(words, pre, kind, data, part, j) < 0)
-                        return NULL;
-                    part = j + 1;
-                }
-            }
-        }
-    }
+    if (kind == PyUnicode_1BYTE_KIND)
+        failed = add_words_1(words, pre, kind, data, n);
+    else if (kind == PyUnicode_2BYTE_KIND)
+        failed = add_words_2(words, pre, kind, data, n);
+    else
+        failed = add_words_4(words, pre, kind, data, n);
+    if (failed)
+        return NULL;
     Py_RETURN_NONE;
 }
 
