@@ -43,35 +43,60 @@ table_clear(void)
     table_used = 0;
 }
 
+/* The folding loops, once per width of the text (CHAR) and of the table (MAP): the first pass finds
+ * the widest folded character (the width of the result) or a character that cannot be folded one for
+ * one; the second writes. */
+#define FOLD(NAME, CHAR, MAP)                                                                             \
+    static PyObject *NAME(const CHAR *p, Py_ssize_t n, const MAP *map, Py_ssize_t size)                  \
+    {                                                                                                     \
+        MAP maxchar = 0;                                                                                  \
+        for (Py_ssize_t i = 0; i < n; i++) {                                                              \
+            if (p[i] >= size || map[p[i]] == 0)                                                           \
+                Py_RETURN_NONE;                                                                           \
+            if (map[p[i]] > maxchar)                                                                      \
+                maxchar = map[p[i]];                                                                      \
+        }                                                                                                 \
+        PyObject *out = PyUnicode_New(n, maxchar);                                                        \
+        if (out == NULL)                                                                                  \
+            return NULL;                                                                                  \
+        int okind = PyUnicode_KIND(out);                                                                  \
+        void *odata = PyUnicode_DATA(out);                                                                \
+        if (okind == PyUnicode_1BYTE_KIND) {                                                              \
+            Py_UCS1 *o = odata;                                                                           \
+            for (Py_ssize_t i = 0; i < n; i++)                                                            \
+                o[i] = (Py_UCS1)map[p[i]];                                                                \
+        }                                                                                                 \
+        else {                                                                                            \
+            for (Py_ssize_t i = 0; i < n; i++)                                                            \
+                PyUnicode_WRITE(okind, odata, i, map[p[i]]);                                              \
+        }                                                                                                 \
+        return out;                                                                                       \
+    }
+
+FOLD(fold_1, Py_UCS1, Py_UCS2)
+FOLD(fold_2, Py_UCS2, Py_UCS2)
+FOLD(fold_4, Py_UCS4, Py_UCS2)
+
 static PyObject *
 fold(PyObject *self, PyObject *args)
 {
     PyObject *text, *map;
     if (!PyArg_ParseTuple(args, "UU:fold", &text, &map))
         return NULL;
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text), size = PyUnicode_GET_LENGTH(map);
-    int kind = PyUnicode_KIND(text), mkind = PyUnicode_KIND(map);
-    const void *data = PyUnicode_DATA(text), *mdata = PyUnicode_DATA(map);
-    Py_UCS4 maxchar = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        Py_UCS4 c = PyUnicode_READ(kind, data, i);
-        if (c >= (Py_UCS4)size)
-            Py_RETURN_NONE;
-        Py_UCS4 m = PyUnicode_READ(mkind, mdata, c);
-        if (m == 0)
-            Py_RETURN_NONE;
-        if (m > maxchar)
-            maxchar = m;
-    }
-    PyObject *out = PyUnicode_New(n, maxchar);
-    if (out == NULL)
+    if (PyUnicode_KIND(map) != PyUnicode_2BYTE_KIND) {
+        PyErr_SetString(PyExc_ValueError, "fold: the table must hold characters of U+0100..U+FFFF");
         return NULL;
-    int okind = PyUnicode_KIND(out);
-    void *odata = PyUnicode_DATA(out);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyUnicode_WRITE(okind, odata, i, PyUnicode_READ(mkind, mdata, PyUnicode_READ(kind, data, i)));
     }
-    return out;
+    const Py_UCS2 *m = PyUnicode_2BYTE_DATA(map);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text), size = PyUnicode_GET_LENGTH(map);
+    switch (PyUnicode_KIND(text)) {
+    case PyUnicode_1BYTE_KIND:
+        return fold_1(PyUnicode_1BYTE_DATA(text), n, m, size);
+    case PyUnicode_2BYTE_KIND:
+        return fold_2(PyUnicode_2BYTE_DATA(text), n, m, size);
+    default:
+        return fold_4(PyUnicode_4BYTE_DATA(text), n, m, size);
+    }
 }
 
 /* Is `token` (a str) the characters start..end of data? */
