@@ -245,6 +245,9 @@ class Matcher:
         # place token memo: every token seen, and those that can start a watched place name
         self._seen: set[str] = set()
         self._place_tokens: set[str] = set()
+        # every word the matcher acts on (trigger words, phrase anchors, place tokens): one intersection
+        # with an entry's words, and the finer ones with what is left (a few words, not a hundred)
+        self._hot: set[str] = set()
 
     # ---------------------------------------------------------------------------------------------
     # Building
@@ -398,6 +401,7 @@ class Matcher:
         atoms = self._atoms
         self._trigger_words = {atoms[aid].key: w for aid, w in self._triggers.items() if atoms[aid].word}
         self._trigger_word_set = frozenset(self._trigger_words)
+        self._refresh_hot()
         self._trigger_others = {aid: w for aid, w in self._triggers.items() if not atoms[aid].word}
         self._scan_regex = [aid for aid in self._triggers if atoms[aid].kind == "regex"]
 
@@ -428,6 +432,12 @@ class Matcher:
             anchors.setdefault(anchor, []).append(aid)
         self._anchors = {w: tuple(a) for w, a in anchors.items()}
         self._anchor_set = frozenset(self._anchors)
+        self._refresh_hot()
+
+    def _refresh_hot(self) -> None:
+        self._hot = set(self._trigger_word_set)
+        self._hot |= self._anchor_set
+        self._hot |= self._place_tokens
 
     @property
     def watch_count(self) -> int:
@@ -458,18 +468,20 @@ class Matcher:
         return [MatchGroup(watch.watch_ids, identity, hits)
                 for watch, hits in self._run(((FIELDS[0], entry.title), (FIELDS[1], entry.summary)))]
 
-    def _place_hits(self, tokset: set[str]) -> set[str]:
-        """The tokens of an entry that can start a watched place name (memoised once per distinct token
+    def _learn_tokens(self, tokset: set[str]) -> None:
+        """Remember which of an entry's new tokens can start a watched place name (once per distinct token
         for the matcher's life; the memo starts over beyond ``MAX_TOKEN_MEMO`` tokens)."""
         new = tokset - self._seen
         if new:
             if len(self._seen) > MAX_TOKEN_MEMO:
                 self._seen.clear()
                 self._place_tokens.clear()
+                self._refresh_hot()
             positive = self._places.positive
-            self._place_tokens.update(t for t in new if positive(t))
+            found = [t for t in new if positive(t)]
+            self._place_tokens.update(found)
+            self._hot.update(found)
             self._seen |= new
-        return tokset & self._place_tokens
 
     def _run(self, texts: Sequence[tuple[str, str]]) -> list[tuple[_Watch, tuple[Hit, ...]]]:
         """The distinct queries the texts match, with their hits, in build order (a query's ``_Watch``
@@ -482,7 +494,10 @@ class Matcher:
         # P: the non-word atoms present. Phrases (anchored on a word that occurred) and places are found
         # here, completely; regex atoms only when they are some watch's trigger (else lazily, by `r`).
         present: set[int] = set()
-        anchored = words & self._anchor_set
+        if self._places is not None:
+            self._learn_tokens(words)
+        hot = words & self._hot
+        anchored = hot & self._anchor_set if hot else hot
         if anchored:
             phrases = self._phrases
             for word in anchored:
@@ -493,7 +508,7 @@ class Matcher:
                             present.add(aid)
                             break
         if self._places is not None:
-            place_hits = self._place_hits(words)
+            place_hits = hot & self._place_tokens if hot else hot
             if place_hits:
                 for f in fields:  # a token of the other field costs the scanner one failed find
                     f.places = self._places.find(f.ft, place_hits)
@@ -511,7 +526,7 @@ class Matcher:
 
         candidates: set[int] = set()
         trigger_words = self._trigger_words
-        for word in words & self._trigger_word_set:
+        for word in hot & self._trigger_word_set if hot else ():
             candidates.update(trigger_words[word])
         if present:
             trigger_others = self._trigger_others
