@@ -219,6 +219,16 @@ def test_many_watches_match_exactly_what_each_query_says():
     specs = make_watches(1500, names, places=False, seed=9)
     watches = [Watch(n + 1, s.query, "console") for n, s in enumerate(specs)]
     watches += [Watch(2000, "attack OR \"attack on\"", "console"), Watch(2001, "NOT-ish AND o'neill", "console")]
+    # two-clause queries (matched without evaluation, through the pair tables), of every combination
+    rng0 = random.Random(8)
+    common = ["the", "said", "on", "of", "regional", "council", "situation", "a"]
+    for n in range(300):
+        a, b, c = rng0.sample(names, 3)
+        w1, w2 = rng0.sample(common, 2)
+        query = rng0.choice([f"{a} AND {w1}", f"({a} OR {b}) AND ({w1} OR {w2})", f'"{a} {w1}" AND {b}',
+                             f'{w1} AND ("{a} {w2}" OR {c})', f"({w1} OR {a}) AND {w2}", f"{a} AND {a}",
+                             f"({a} OR {w1}) AND ({a} OR {c})"])
+        watches.append(Watch(3000 + n, query, "console"))
     matcher = Matcher.build(watches)
     assert matcher.errors == {}
     pool = ItemPool(size=120, seed=4, names=names)

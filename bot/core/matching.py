@@ -114,6 +114,21 @@ def _first(item: tuple[int, Match]) -> int:
     return item[0]
 
 
+# The other clauses of the two-clause watches one trigger atom starts: their words -> watch indexes, the
+# set of those words, their other atoms (phrases, places) -> watch indexes.
+_Pairs = tuple[dict[str, list[int]], frozenset[str], dict[int, list[int]]]
+
+
+def _pair_candidates(pair: _Pairs, words: set[str], present: set[int], candidates: set[int]) -> None:
+    """Add the two-clause watches whose trigger occurred and whose other clause occurred too."""
+    by_word, word_set, by_atom = pair
+    for word in word_set & words:
+        candidates.update(by_word[word])
+    for aid, indexes in by_atom.items():
+        if aid in present:
+            candidates.update(indexes)
+
+
 # A MatchGroup made from a 3-tuple by tuple.__new__, in C: half the time of the NamedTuple's own __new__ (a
 # Python function), paid for every group of every entry.
 _group = functools.partial(tuple.__new__, MatchGroup)
@@ -138,6 +153,10 @@ class _Watch:
     ids: dict[int, int]  # id(atom node) -> atom id (for re-planning)
     triggers: frozenset[int] = frozenset()
     watch_ids: tuple[int, ...] = ()  # the members' watch ids (set when the build is finished)
+    # A query of two clauses, ``A AND B`` with A and B an atom or an OR of atoms (no NOT, no regex): the
+    # atoms of each. Such a watch needs no evaluation: it is a candidate only when an atom of its trigger
+    # clause and one of the other clause both occurred (``Matcher._pairs_*``).
+    clauses: tuple[frozenset[int], frozenset[int]] | None = None
 
 
 @dataclass(slots=True)
@@ -236,6 +255,9 @@ class Matcher:
         self._trigger_words: dict[str, list[int]] = {}  # folded word -> indexes into _watches
         self._trigger_word_set: frozenset[str] = frozenset()
         self._trigger_others: dict[int, list[int]] = {}  # phrase, place or regex atom id -> indexes
+        # watches of two clauses (``_Watch.clauses``), by trigger word or atom
+        self._pairs_word: dict[str, _Pairs] = {}
+        self._pairs_atom: dict[int, _Pairs] = {}
         self._scan_regex: list[int] = []  # regex atoms that are some watch's trigger: tried on every entry
         self._word_keys: frozenset[str] = frozenset()  # every single-word atom (for the statistics)
         self._anchors: dict[str, tuple[int, ...]] = {}  # folded word -> phrase atoms anchored on it
@@ -361,10 +383,26 @@ class Matcher:
         # shape: evaluating it is a single call per candidate watch. A plain OR of terms needs no
         # evaluation at all: any trigger that occurred makes it true.
         expr = expression(query)
-        evaluate = None if simple[0] else _evaluator_factory(expr)(tuple(constants))
+        clauses = self._clauses(query, ids)
+        evaluate = None if simple[0] or clauses else _evaluator_factory(expr)(tuple(constants))
         positive = tuple(dict.fromkeys(ids[id(a)] for a in positive_atoms(query)))
         self._by_query[source] = len(self._watches)
-        self._watches.append(_Watch([(position, watch_id)], evaluate, positive, query, ids))
+        self._watches.append(_Watch([(position, watch_id)], evaluate, positive, query, ids, clauses=clauses))
+
+    def _clauses(self, query: Query, ids: dict[int, int]) -> tuple[frozenset[int], frozenset[int]] | None:
+        """The two clauses of ``A AND B`` (each an atom or an OR of atoms, none a regex), else None."""
+        if not isinstance(query, And) or len(query.items) != 2:
+            return None
+        out = []
+        for item in query.items:
+            leaves = item.items if isinstance(item, Or) else (item,)
+            if any(isinstance(leaf, (And, Or, Not)) for leaf in leaves):
+                return None
+            aids = frozenset(ids[id(leaf)] for leaf in leaves)
+            if any(self._atoms[aid].kind == "regex" for aid in aids):
+                return None
+            out.append(aids)
+        return out[0], out[1]
 
     def _cost(self, aid: int) -> float:
         return self._stats.likelihood(self._atoms[aid].ident)
@@ -403,11 +441,33 @@ class Matcher:
             for aid in triggers - watch.triggers:
                 self._triggers.setdefault(aid, []).append(index)
             watch.triggers = triggers
-        atoms = self._atoms
-        self._trigger_words = {atoms[aid].key: w for aid, w in self._triggers.items() if atoms[aid].word}
-        self._trigger_word_set = frozenset(self._trigger_words)
+        atoms, watches = self._atoms, self._watches
+        # Watches of two clauses go to the pair tables: trigger atom -> (the other clause's words -> watches,
+        # their set, its other atoms -> watches); the rest are candidates whenever a trigger occurred.
+        trigger_words: dict[str, list[int]] = {}
+        trigger_others: dict[int, list[int]] = {}
+        pairs_word: dict[str, tuple[dict[str, list[int]], dict[int, list[int]]]] = {}
+        pairs_atom: dict[int, tuple[dict[str, list[int]], dict[int, list[int]]]] = {}
+        for aid, indexes in self._triggers.items():
+            info = atoms[aid]
+            for index in indexes:
+                clauses = watches[index].clauses
+                if clauses is None:
+                    (trigger_words.setdefault(info.key, []) if info.word
+                     else trigger_others.setdefault(aid, [])).append(index)
+                    continue
+                other = clauses[1] if watches[index].triggers == clauses[0] else clauses[0]
+                table = pairs_word.setdefault(info.key, ({}, {})) if info.word else pairs_atom.setdefault(aid, ({}, {}))
+                for o in other:
+                    if atoms[o].word:
+                        table[0].setdefault(atoms[o].key, []).append(index)
+                    else:
+                        table[1].setdefault(o, []).append(index)
+        self._trigger_words, self._trigger_others = trigger_words, trigger_others
+        self._pairs_word = {w: (t[0], frozenset(t[0]), t[1]) for w, t in pairs_word.items()}
+        self._pairs_atom = {a: (t[0], frozenset(t[0]), t[1]) for a, t in pairs_atom.items()}
+        self._trigger_word_set = frozenset(trigger_words) | frozenset(pairs_word)
         self._refresh_hot()
-        self._trigger_others = {aid: w for aid, w in self._triggers.items() if not atoms[aid].word}
         self._scan_regex = [aid for aid in self._triggers if atoms[aid].kind == "regex"]
 
     def _finish(self, places: PlaceResolver | None) -> None:
@@ -530,15 +590,23 @@ class Matcher:
             self._learn_frequencies(words, present)
 
         candidates: set[int] = set()
-        trigger_words = self._trigger_words
+        trigger_words, pairs_word = self._trigger_words, self._pairs_word
         for word in hot & self._trigger_word_set if hot else ():
-            candidates.update(trigger_words[word])
+            c = trigger_words.get(word)
+            if c:
+                candidates.update(c)
+            pair = pairs_word.get(word)
+            if pair:
+                _pair_candidates(pair, words, present, candidates)
         if present:
-            trigger_others = self._trigger_others
+            trigger_others, pairs_atom = self._trigger_others, self._pairs_atom
             for aid in present:
                 c = trigger_others.get(aid)
                 if c:
                     candidates.update(c)
+                pair = pairs_atom.get(aid)
+                if pair:
+                    _pair_candidates(pair, words, present, candidates)
         if not candidates:
             return []
 
