@@ -179,23 +179,21 @@ class _Stats:
     Keyed by atom identity (``("text", "attack")``), not by a matcher's atom ids, so that it survives
     rebuilds. Only the choice of triggers uses it."""
 
-    __slots__ = ("samples", "counts", "texts", "words")
+    __slots__ = ("samples", "counts", "words")
 
     def __init__(self) -> None:
         self.samples = 0
         self.counts: Counter[tuple[str, str]] = Counter()  # phrases, places, regexes, by ident
-        # single-word atoms and phrase words by their folded word: counted with Counter.update (in C)
-        self.texts: Counter[str] = Counter()
+        # single-word atoms and phrase words, by their folded word: in how many samples each occurred (one
+        # Counter.update in C per sample; a single-word atom and a phrase word are the same count)
         self.words: Counter[str] = Counter()
 
     def likelihood(self, ident: tuple[str, str]) -> float:
         kind, key = ident
         if kind == "regex":
             return PRIOR["regex"]
-        if kind == "word":
+        if kind == "word" or (kind == "text" and " " not in key):
             seen = self.words[key]
-        elif kind == "text" and " " not in key:
-            seen = self.texts[key]
         else:
             seen = self.counts[ident]
         prior = PRIOR["place" if kind == "place" else "text"]
@@ -259,11 +257,10 @@ class Matcher:
         self._pairs_word: dict[str, _Pairs] = {}
         self._pairs_atom: dict[int, _Pairs] = {}
         self._scan_regex: list[int] = []  # regex atoms that are some watch's trigger: tried on every entry
-        self._word_keys: frozenset[str] = frozenset()  # every single-word atom (for the statistics)
+        self._counted: frozenset[str] = frozenset()  # single-word atoms and phrase words (the statistics)
         self._anchors: dict[str, tuple[int, ...]] = {}  # folded word -> phrase atoms anchored on it
         self._anchor_set: frozenset[str] = frozenset()
         self._phrases: dict[int, str] = {}  # phrase atom id -> " folded phrase " (a substring test)
-        self._phrase_words: frozenset[str] = frozenset()
         self._places: Any = None  # places.PlaceScanner
         self._place_atoms: dict[int, list[int]] = {}  # place id -> atom ids
         self._stats = _Stats()
@@ -475,9 +472,9 @@ class Matcher:
             watch.watch_ids = tuple(watch_id for _, watch_id in watch.members)
         self._plan(range(len(self._watches)))
         texts = [(aid, a) for aid, a in enumerate(self._atoms) if a.kind == "text"]
-        self._word_keys = frozenset(a.key for _, a in texts if a.word)
         self._phrases = {aid: f" {a.key} " for aid, a in texts if not a.word}
-        self._phrase_words = frozenset(w for aid in self._phrases for w in self._atoms[aid].key.split(" "))
+        self._counted = frozenset(a.key for _, a in texts if a.word).union(
+            *(self._atoms[aid].key.split(" ") for aid in self._phrases))
         self._anchor()
         place_atoms = [(i, a.place_set) for i, a in enumerate(self._atoms) if a.kind == "place"]
         if place_atoms and places is not None:
@@ -655,8 +652,7 @@ class Matcher:
         trigger regex found (``P``). A regex that is not a trigger is not counted: its cost is fixed."""
         stats = self._stats
         stats.samples += 1
-        stats.texts.update(words & self._word_keys)
-        stats.words.update(words & self._phrase_words)
+        stats.words.update(words & self._counted)
         if present:
             atoms = self._atoms
             stats.counts.update(atoms[aid].ident for aid in present)
