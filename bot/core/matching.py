@@ -225,7 +225,9 @@ class _Field:
                 out.append(ft.original_span_of_pre(at, end))
                 if len(out) >= limit:
                     break
-            at = pre.find(word, at + 1)
+                at = pre.find(word, end + 1)  # the next whole word starts after a separator
+            else:
+                at = pre.find(word, at + 1)
         return out
 
     @property
@@ -549,7 +551,10 @@ class Matcher:
         """The distinct queries the texts match, with their hits, in build order (a query's ``_Watch``
         is created at its first watch, so the index order of ``_watches`` is the build order)."""
         self._entries += 1
-        fields = [_Field(name, text) for name, text in texts if text]
+        fields = []
+        for name, text in texts:
+            if text:
+                fields.append(_Field(name, text))
         words: set[str] = set()  # W: the words of every field (one set: a query reads title and text)
         for f in fields:
             add_words(f.ft.pre, words)  # tokens, and the parts of tokens split at apostrophes
