@@ -1,13 +1,14 @@
-"""Compile many watches into one matcher; ``match(entry)`` returns the watches that matched, with hits.
+"""Compile many watches into one matcher; ``match(entry)`` returns the watches that matched, with hits,
+and ``match_groups(entry)`` the same with one result per distinct query (what the service reads).
 
 How it stays fast with thousands of watches (the cost per entry does not grow with their number):
 
-* **One tokenisation, then set operations in C.** A field is folded once (``core.textfold``:
-  ``bytes.translate``/``str.translate``) and split into tokens; the words of an entry are one set ``W``
+* **One tokenisation, then set operations in C.** A field is folded once and split into tokens
+  (``core.textfold``, in C by ``core._scan`` when it is built); the words of an entry are one set ``W``
   (tokens, plus the parts of tokens split at apostrophes: ``Kharkiv's`` contains the word ``kharkiv``).
-  Whether a single-word term occurs is then ``key in W``, and which trigger words occurred is
-  ``W & trigger_words``, both done in C. An entry that shares no word with any trigger costs the fold,
-  the split and a few intersections.
+  Whether a single-word term occurs is then ``key in W``; the words the matcher acts on (trigger words,
+  phrase anchors, place tokens) are one intersection ``W & hot``, and the finer ones are taken from that
+  small rest. An entry that shares no word with any trigger costs the fold, the split and two set passes.
 * **Triggers.** A watch is evaluated only when one of its *trigger* atoms occurred. Triggers are chosen
   so that the query cannot be true without one of them (``query.needs_positive``): for
   ``(Acme OR Tolbrin) AND attack AND NOT exercise`` either ``{Acme, Tolbrin}`` or ``{attack}`` will do.
@@ -24,6 +25,11 @@ How it stays fast with thousands of watches (the cost per entry does not grow wi
   present. A watch's boolean structure is compiled once into one Python expression of membership tests
   (``K[0] in W and not K[1] in P``), so evaluating a candidate is a single call with no call per atom.
   An ``re:`` atom is run by RE2 only when a candidate needs it (or on every entry, when it is a trigger).
+* **Two-clause queries need no evaluation.** ``place:X AND (drone OR shelling)`` is a candidate only when
+  an atom of each clause occurred (pair tables: trigger atom -> the other clause's atoms -> watches), and
+  then it is true.
+* **One result per query.** Ten channels watching ``place:Kupiansk`` are one ``_Watch``, evaluated once,
+  and one ``MatchGroup``; the service encodes its hits once for the ten.
 
 A watch whose stored query no longer parses (or names a place the gazetteer cannot resolve) is skipped
 and reported in ``Matcher.errors``; it never stops the others from matching.
