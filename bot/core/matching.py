@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -123,6 +123,19 @@ def _first(item: tuple[int, Match]) -> int:
 # The other clauses of the two-clause watches one trigger atom starts: their words -> watch indexes, the
 # set of those words, their other atoms (phrases, places) -> watch indexes.
 _Pairs = tuple[dict[str, list[int]], frozenset[str], dict[int, list[int]]]
+
+
+def _add_candidates(triggers: Iterable[Any], plain: dict[Any, list[int]], pairs: dict[Any, _Pairs], words: set[str],
+                    present: set[int], candidates: set[int]) -> None:
+    """Add the watches the triggers that occurred (words, or atom ids) make candidates: every watch they
+    trigger, and the two-clause ones whose other clause occurred too."""
+    for key in triggers:
+        c = plain.get(key)
+        if c:
+            candidates.update(c)
+        pair = pairs.get(key)
+        if pair:
+            _pair_candidates(pair, words, present, candidates)
 
 
 def _pair_candidates(pair: _Pairs, words: set[str], present: set[int], candidates: set[int]) -> None:
@@ -598,23 +611,11 @@ class Matcher:
             self._learn_frequencies(words, present)
 
         candidates: set[int] = set()
-        trigger_words, pairs_word = self._trigger_words, self._pairs_word
-        for word in hot & self._trigger_word_set if hot else ():
-            c = trigger_words.get(word)
-            if c:
-                candidates.update(c)
-            pair = pairs_word.get(word)
-            if pair:
-                _pair_candidates(pair, words, present, candidates)
+        if hot:
+            _add_candidates(hot & self._trigger_word_set, self._trigger_words, self._pairs_word, words, present,
+                            candidates)
         if present:
-            trigger_others, pairs_atom = self._trigger_others, self._pairs_atom
-            for aid in present:
-                c = trigger_others.get(aid)
-                if c:
-                    candidates.update(c)
-                pair = pairs_atom.get(aid)
-                if pair:
-                    _pair_candidates(pair, words, present, candidates)
+            _add_candidates(present, self._trigger_others, self._pairs_atom, words, present, candidates)
         if not candidates:
             return []
 
