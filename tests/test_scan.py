@@ -124,8 +124,10 @@ def test_the_matcher_finds_the_same_with_and_without_c(monkeypatch):
 
     names = rare_names(300, seed=3)
     watches = [Watch(n + 1, s.query, "console") for n, s in enumerate(make_watches(800, names, places=False))]
-    entries = [Entry(1, str(n), f.title, summary=f.html) for n, f in enumerate(ItemPool(size=150, names=names).fragments)]
-    entries += [Entry(1, f"r{n}", _random_text(random.Random(n), 40), summary=t) for n, t in enumerate(TEXTS[:500])]
+    pool = ItemPool(size=150, names=names)
+    entries = [Entry(1, str(n), f.title, summary=f.html) for n, f in enumerate(pool.fragments)]
+    entries += [Entry(1, f"r{n}", _random_text(random.Random(n), 40), summary=text)
+                for n, text in enumerate(TEXTS[:500])]
 
     def run() -> list:
         matcher = matching.Matcher.build(watches)

@@ -125,8 +125,8 @@ def _first(item: tuple[int, Match]) -> int:
 _Pairs = tuple[dict[str, list[int]], frozenset[str], dict[int, list[int]]]
 
 
-def _add_candidates(triggers: Iterable[Any], plain: dict[Any, list[int]], pairs: dict[Any, _Pairs], words: set[str],
-                    present: set[int], candidates: set[int]) -> None:
+def _add_candidates(triggers: Iterable[Any], plain: dict[Any, list[int]], pairs: dict[Any, _Pairs],
+                    words: set[str], present: set[int], candidates: set[int]) -> None:
     """Add the watches the triggers that occurred (words, or atom ids) make candidates: every watch they
     trigger, and the two-clause ones whose other clause occurred too."""
     for key in triggers:
@@ -475,7 +475,8 @@ class Matcher:
                      else trigger_others.setdefault(aid, [])).append(index)
                     continue
                 other = clauses[1] if watches[index].triggers == clauses[0] else clauses[0]
-                table = pairs_word.setdefault(info.key, ({}, {})) if info.word else pairs_atom.setdefault(aid, ({}, {}))
+                table = (pairs_word.setdefault(info.key, ({}, {})) if info.word
+                         else pairs_atom.setdefault(aid, ({}, {})))
                 for o in other:
                     if atoms[o].word:
                         table[0].setdefault(atoms[o].key, []).append(index)
