@@ -1008,17 +1008,6 @@ class PlaceScanner:
         # token -> key memo; shared by every scanner of one ``Places`` (keys do not depend on the watches),
         # so a rebuilt matcher does not pay for the vocabulary again.
         self._keyof: dict[str, str] = keyof if keyof is not None else {}
-        self._seen: set[str] = set()
-        self._positive: set[str] = set()
-
-    def _learn(self, tokens: set[str]) -> None:
-        if len(self._seen) > MAX_TOKEN_MEMO:
-            self._seen.clear()
-            self._positive.clear()
-        for t in tokens:
-            if self.positive(t):
-                self._positive.add(t)
-        self._seen |= tokens
 
     def _key(self, token: str) -> str:
         k = self._keyof.get(token)
@@ -1032,18 +1021,12 @@ class PlaceScanner:
         """True when a prefolded token can start a watched place name (its key starts some name)."""
         return self._key(token) in self._first
 
-    def find(self, ft: FoldedText, hit: Iterable[str] | None = None) -> list[tuple[int, list[tuple[int, int]]]]:
+    def find(self, ft: FoldedText, hit: Iterable[str]) -> list[tuple[int, list[tuple[int, int]]]]:
         """``[(place id, [(start, end) in ft.pre ...])]`` for the watched places named in ``ft``.
 
-        ``hit``: the tokens of ``ft`` for which ``positive`` is true, when the caller knows them already
-        (the matcher does: it tokenises once for words and places)."""
+        ``hit``: the tokens of the entry for which ``positive`` is true (the matcher knows them: it
+        tokenises once for words and places, and remembers ``positive`` per distinct token)."""
         pre = ft.pre
-        if hit is None:
-            tokset = set(ft.tokens)
-            new = tokset - self._seen
-            if new:
-                self._learn(new)
-            hit = tokset & self._positive
         if not hit:
             return []
         found: list[tuple[int, int, int, int]] = []  # (start, end, pid, kind), offsets in pre
