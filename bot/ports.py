@@ -199,12 +199,10 @@ class Store(Protocol):
         claim lapsed comes back with ``outcome_unknown=True``."""
         ...
 
-    async def mark_sent(self, delivery: Delivery, *, message_ref: str | None, now: datetime) -> None: ...
-
     async def mark_sent_many(self, sent: Sequence[Delivery]) -> int:
         """Record several sends in one transaction: each claimed row becomes sent with the ``message_ref``
-        and ``sent_at`` it carries. Fenced like ``mark_sent``: a row whose claim is no longer ours (it
-        lapsed and another sender took it) is left alone and logged. Returns how many of them stand
+        and ``sent_at`` it carries. Fenced on the claim: a row whose claim is no longer ours (it lapsed and
+        another sender took it) is left alone and logged. Returns how many of them stand
         recorded as sent under their own claim; a row that claim already recorded counts and keeps its
         first record (writing a batch twice changes nothing)."""
         ...

@@ -58,6 +58,11 @@ async def outbox(store, *pairs: tuple[str, str]) -> None:
     await poll(store, feed, deliveries=[alert(d, k) for d, k in pairs])
 
 
+async def mark_sent(store, delivery, *, message_ref, now) -> None:
+    """Record one send, as the service's batched writer does."""
+    await store.mark_sent_many([dataclasses.replace(delivery, message_ref=message_ref, sent_at=now)])
+
+
 def keys(deliveries) -> list[tuple[str, str]]:
     return [(d.destination, d.dedupe_key) for d in deliveries]
 
@@ -416,7 +421,7 @@ async def test_outbox_claims_oldest_first_keeping_destination_order(store):
     # A is held by a live claim, so a3 must wait for it; B's head is claimed too: nothing is claimable.
     assert await store.claim_deliveries(at(2), limit=10, lease_s=60) == []
     for d in claimed:
-        await store.mark_sent(d, message_ref=f"ref-{d.dedupe_key}", now=at(3))
+        await mark_sent(store, d, message_ref=f"ref-{d.dedupe_key}", now=at(3))
     assert keys(await store.claim_deliveries(at(4), limit=10, lease_s=60)) == [("A", "a3"), ("B", "b2")]
     sent = await store.list_deliveries("sent")
     assert [(d.dedupe_key, d.message_ref, d.sent_at) for d in sent] == [
@@ -434,7 +439,7 @@ async def test_a_retry_holds_back_its_destination_but_not_others(store):
     b_rows = await store.claim_deliveries(at(2), limit=10, lease_s=60)
     assert keys(b_rows) == [("B", "b1"), ("B", "b2")]
     for d in b_rows:
-        await store.mark_sent(d, message_ref=None, now=at(3))
+        await mark_sent(store, d, message_ref=None, now=at(3))
     again = await store.claim_deliveries(at(300), limit=10, lease_s=60)
     assert keys(again) == [("A", "a1"), ("A", "a2")]
     assert [(d.attempts, d.last_error) for d in again] == [(2, "HTTP 503"), (1, None)]
@@ -460,10 +465,10 @@ async def test_a_lapsed_sending_row_comes_back_with_outcome_unknown(store):
     assert (nxt.dedupe_key, nxt.outcome_unknown) == ("a2", False)
     assert again.claim_token != first[0].claim_token
 
-    await store.mark_sent(first[0], message_ref="stale", now=at(62))  # the stalled sender wakes up: fenced
+    await mark_sent(store, first[0], message_ref="stale", now=at(62))  # the stalled sender wakes up: fenced
     [still] = [d for d in await store.list_deliveries() if d.dedupe_key == "a1"]
     assert (still.status, still.message_ref) == (DeliveryStatus.SENDING, None)
-    await store.mark_sent(again, message_ref="ts-1", now=at(63))
+    await mark_sent(store, again, message_ref="ts-1", now=at(63))
     [done] = [d for d in await store.list_deliveries("sent")]
     assert (done.dedupe_key, done.message_ref, done.outcome_unknown) == ("a1", "ts-1", False)
 
@@ -486,7 +491,7 @@ async def test_mark_sent_many_is_fenced_row_by_row(store):
     another sender took over keeps that sender's claim, and its reconcile decides."""
     await outbox(store, ("A", "a1"), ("B", "b1"))
     a1, b1 = await store.claim_deliveries(at(1), limit=10, lease_s=60)
-    await store.mark_sent(b1, message_ref="early", now=at(2))
+    await mark_sent(store, b1, message_ref="early", now=at(2))
     [a1_again] = await store.claim_deliveries(at(61), limit=10, lease_s=60)
     stale = [dataclasses.replace(d, message_ref="stale", sent_at=at(62)) for d in (a1, b1)]
     assert await store.mark_sent_many(stale) == 1, "b1 stands recorded under its claim; a1 is another's now"
@@ -518,7 +523,7 @@ async def test_mark_dead_keeps_the_reason_and_frees_the_destination(store):
     )
     [a2] = await store.claim_deliveries(at(3), limit=10, lease_s=60)
     assert a2.dedupe_key == "a2"
-    await store.mark_sent(a2, message_ref=None, now=at(4))
+    await mark_sent(store, a2, message_ref=None, now=at(4))
     assert await store.claim_deliveries(at(10_000), limit=10, lease_s=60) == [], "dead rows are never claimed"
 
 
@@ -604,7 +609,7 @@ async def test_pruned_entries_leave_tombstones_so_old_items_never_come_back(stor
     await poll(store, feed, [entry("old", fetched_at=at(0))], [alert("console", "old")], now_s=0,
                matches=[("old", 1, "[]")])
     [sent] = await store.claim_deliveries(at(1), limit=10, lease_s=LEASE)
-    await store.mark_sent(sent, message_ref="m", now=at(1))
+    await mark_sent(store, sent, message_ref="m", now=at(1))
     await poll(store, feed, [entry("new", fetched_at=at(5000))], [alert("console", "new")], now_s=5000)
 
     assert await store.prune(at(1000), now=at(6000)) == 1

@@ -433,9 +433,6 @@ class MemoryStore:
             return None
         return row
 
-    async def mark_sent(self, delivery: Delivery, *, message_ref: str | None, now: datetime) -> None:
-        self._record_sent(delivery, message_ref, now)
-
     async def mark_sent_many(self, sent: Sequence[Delivery]) -> int:
         return sum(self._record_sent(d, d.message_ref, d.sent_at) or self._sent_under_claim(d) for d in sent)
 

@@ -1212,12 +1212,6 @@ class SqlStore:
             log.warning("delivery claim lost; outcome not recorded",
                         extra={"delivery_id": delivery.id, "channel": delivery.destination, "action": action})
 
-    async def mark_sent(self, delivery: Delivery, *, message_ref: str | None, now: datetime) -> None:
-        await self._fenced(
-            delivery, "sent", status=DeliveryStatus.SENT.value, message_ref=message_ref, sent_at=now,
-            claimed_until=None, outcome_unknown=False, last_error=None,
-        )
-
     async def mark_sent_many(self, sent: Sequence[Delivery]) -> int:
         """One transaction for many sends (a commit each made ten parallel destinations queue for SQLite's
         one writer): one executemany whose WHERE is the fence of ``_fenced``. When the driver counts the
