@@ -177,11 +177,8 @@ class _SentLog:
     reads its alert's message id from the store, and when the pass ends, also when it is cancelled
     (shutdown)."""
 
-    def __init__(self, store: Store, *, per_destination: int = SENT_UNRECORDED_PER_DESTINATION,
-                 delay_s: float = SENT_WRITE_DELAY_S):
+    def __init__(self, store: Store):
         self.store = store
-        self.per_destination = per_destination
-        self.delay_s = delay_s
         self._rows: list[Delivery] = []
         self._unrecorded: Counter[str] = Counter()  # added and not yet written, by destination
         self._writing = asyncio.Lock()  # one write at a time; a flush waits for the one under way
@@ -192,9 +189,9 @@ class _SentLog:
         self._rows.append(replace(delivery, message_ref=message_ref, sent_at=now))
         self._unrecorded[delivery.destination] += 1
         self._raise_failure()  # the store failed a write: stop this sender (the row above is still written)
-        if self._unrecorded[delivery.destination] >= self.per_destination:
+        if self._unrecorded[delivery.destination] >= SENT_UNRECORDED_PER_DESTINATION:
             async with self._writing:  # the write under way may bring it under the bound: then no second one
-                if self._unrecorded[delivery.destination] >= self.per_destination:
+                if self._unrecorded[delivery.destination] >= SENT_UNRECORDED_PER_DESTINATION:
                     await self._write(self._take())
             self._raise_failure()
         elif self._writer is None or self._writer.done():
@@ -216,7 +213,7 @@ class _SentLog:
     async def _write_in_background(self) -> None:
         try:
             while self._rows:
-                await asyncio.sleep(self.delay_s)
+                await asyncio.sleep(SENT_WRITE_DELAY_S)
                 async with self._writing:
                     await self._write(self._take())
         except Exception as exc:  # noqa: BLE001 - kept, not swallowed: add and flush raise it to a sender
@@ -921,9 +918,8 @@ class _PollFinisher:
     fails is written again one poll at a time (``finish_poll``), so one feed's bad value still fails that
     feed only."""
 
-    def __init__(self, store: Store, *, linger_s: float = GROUP_LINGER_S):
+    def __init__(self, store: Store):
         self.store = store
-        self.linger_s = linger_s
         self._waiting: list[tuple[FinishedPoll, asyncio.Future[list[Entry] | None]]] = []
         self._writer = asyncio.Lock()
         self._running: set[int] = set()  # feeds whose poll is under way and not yet waiting here
@@ -954,7 +950,7 @@ class _PollFinisher:
     async def _linger(self) -> None:
         """Wait until no poll is still running, or ``linger_s`` has passed."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.linger_s
+        deadline = loop.time() + GROUP_LINGER_S
         while self._running and (left := deadline - loop.time()) > 0:
             self._moved.clear()
             try:
