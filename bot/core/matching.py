@@ -148,7 +148,7 @@ def _pair_candidates(pair: _Pairs, words: set[str], present: set[int], candidate
             candidates.update(indexes)
 
 
-# A MatchGroup made from a 3-tuple by tuple.__new__, in C: half the time of the NamedTuple's own __new__ (a
+# A MatchGroup made from a 2-tuple by tuple.__new__, in C: half the time of the NamedTuple's own __new__ (a
 # Python function), paid for every group of every entry.
 _group = functools.partial(tuple.__new__, MatchGroup)
 
@@ -548,8 +548,7 @@ class Matcher:
         """What ``match`` finds, one ``MatchGroup`` per distinct query (the watches sharing it and their
         hits), in the order of each query's first watch. The service reads this: with many channels on
         the same place, an entry is a few groups rather than dozens of per-watch results."""
-        identity = entry.identity
-        return [_group((watch.watch_ids, identity, hits))
+        return [_group((watch.watch_ids, hits))
                 for watch, hits in self._run(((FIELDS[0], entry.title), (FIELDS[1], entry.summary)))]
 
     def _learn_tokens(self, tokset: set[str]) -> None:

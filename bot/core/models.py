@@ -189,7 +189,6 @@ class MatchGroup(NamedTuple):
     ``place:Kupiansk`` are one result, whose hits the service encodes once for all ten."""
 
     watch_ids: tuple[int, ...]  # in the order the watches were given to the matcher
-    entry_identity: str
     hits: tuple[Hit, ...] = ()
 
 
