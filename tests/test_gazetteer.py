@@ -112,18 +112,18 @@ def test_open_places_without_an_index_and_no_build(tmp_path):
 def test_running_bot_memory_stays_small(ua_ru_gazetteer):
     """Opening the index, resolving place and near watches and compiling a matcher adds < 60 MB."""
     script = textwrap.dedent(f"""
-        import resource, sys
         import re2
+        from bot.app.bench_memory import peak_rss_kb
         from bot.adapters.gazetteer_index import open_places
         from bot.core.matching import Matcher
         from bot.core.models import Watch
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        before = peak_rss_kb()  # not ru_maxrss: it survives exec, so it would read pytest's peak twice
         places = open_places({str(ua_ru_gazetteer)!r}, build=False)
         watches = [Watch(1, "place:Kupiansk", "c"), Watch(2, "near:Kupiansk~30km AND drone", "c"),
                    Watch(3, "place:Kharkiv OR place:Izium", "c"), Watch(4, "near:Bakhmut~20km", "c")]
         m = Matcher.build(watches, places=places)
         assert not m.errors, m.errors
-        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        after = peak_rss_kb()
         print((after - before) // 1024)
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
