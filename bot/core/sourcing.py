@@ -323,15 +323,15 @@ class _Matcher:
             for m in self.regex_ci.finditer(text):  # type: ignore[union-attr]
                 yield m.start(), m.end(), self._entry(m.group(0).lower())
 
-    def search(self, text: str, scan: _TextScan | None = None) -> tuple[int, int, LexiconEntry] | None:
+    def search(self, text: str) -> tuple[int, int, LexiconEntry] | None:
         """The first match of ``finditer``. A short text (a source phrase, a sentence) is searched
         directly: its first match is the regex's leftmost one, without the generator around it."""
-        if scan is None and self.regex is not None and len(text) < _ANCHOR_MIN_TEXT:
+        if self.regex is not None and len(text) < _ANCHOR_MIN_TEXT:
             low = text.lower()
             if len(low) == len(text):
                 m = self.regex.search(low)
                 return None if m is None else (m.start(), m.end(), self._entry(m.group(0)))
-        return next(iter(self.finditer(text, scan)), None)
+        return next(iter(self.finditer(text)), None)
 
     def _candidates(self, low: str) -> list[int]:
         found: set[int] = set()
