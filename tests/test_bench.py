@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app.bench import FIGURE_ORDER, PENDING_ALLOWED, simulate_latency
+from bot.app.bench import FIGURE_ORDER, PENDING_ALLOWED, poll_times, simulate_latency
 from bot.app.bench_digest import DESTINATIONS, rows
 from bot.core.polling import PollPolicy
 
@@ -105,6 +105,14 @@ def test_simulated_latency_stays_within_the_interval_when_the_schedule_knows_the
     longest_gap = max(processing) + max(interval_s, policy.min_interval_s + tick_s)
     assert min(lat) >= min(processing)
     assert max(lat) <= longest_gap + max(processing) + 1.0
+    # the schedule itself: poll to poll within the interval wherever there is room to aim a tick early (a
+    # schedule blind to the tick comes up to a tick late: 305 s at 300 s / 5 s); at the minimum interval,
+    # counted from the end of the fetch, the next tick after it
+    polls = poll_times(processing, interval_s=interval_s, tick_s=tick_s, policy=policy, rng=random.Random(2),
+                       until=200 * interval_s)
+    gap = max(b - a for a, b in zip(polls, polls[1:]))
+    room = interval_s >= policy.min_interval_s + tick_s
+    assert gap <= (interval_s if room else policy.min_interval_s + max(processing) + tick_s) + 1e-6
 
 
 def test_digest_query_is_measured_on_sqlite_and_postgres_or_says_why_not(report: dict) -> None:

@@ -902,22 +902,10 @@ class Bench:
 def simulate_latency(processing: Sequence[float], *, interval_s: float, tick_s: float, delivery_tick_s: float,
                      policy: polling.PollPolicy, rng: random.Random, publications: int) -> list[float]:
     """Latencies (s) of ``publications`` items published at uniform times on one feed, polled on the bot's
-    schedule: each poll sets the next due time with ``polling.next_poll_after_success`` (aimed
-    ``policy.tick_s`` early, as the bot does); the poll tick (every ``tick_s``, random phase) picks the feed
-    up at the first tick at or after that time; the alert leaves at the first delivery tick after
-    processing."""
-    epoch = datetime(2025, 1, 1, tzinfo=timezone.utc)
-    phase = rng.uniform(0, tick_s)
-    polls = [phase]
+    schedule (``poll_times``); the alert leaves at the first delivery tick after processing."""
     horizon = publications / 10 * interval_s  # ~10 publications per interval: items are many, polls few
-    while polls[-1] < horizon + 3 * interval_s:
-        done = polls[-1] + rng.choice(processing)
-        due = polling.next_poll_after_success(epoch + timedelta(seconds=done), interval_s, None,
-                                              min_s=policy.min_interval_s, max_s=policy.max_interval_s, rng=rng,
-                                              tick_s=policy.tick_s)
-        due_s = (due - epoch).total_seconds()
-        ticks = -(-(due_s - phase) // tick_s)  # ceil: the first tick at or after the due time
-        polls.append(phase + ticks * tick_s)
+    polls = poll_times(processing, interval_s=interval_s, tick_s=tick_s, policy=policy, rng=rng,
+                       until=horizon + 3 * interval_s)
     out = []
     j = 0
     for t in sorted(rng.uniform(interval_s, horizon) for _ in range(publications)):
@@ -925,6 +913,26 @@ def simulate_latency(processing: Sequence[float], *, interval_s: float, tick_s: 
             j += 1
         out.append(polls[j] - t + rng.choice(processing) + rng.uniform(0, delivery_tick_s))
     return out
+
+
+def poll_times(processing: Sequence[float], *, interval_s: float, tick_s: float, policy: polling.PollPolicy,
+               rng: random.Random, until: float) -> list[float]:
+    """When one feed is polled (s), up to ``until``: each poll sets the next due time with
+    ``polling.next_poll_after_success`` (aimed ``policy.tick_s`` early, as the bot does) once its
+    processing is done; the poll tick (every ``tick_s``, random phase) picks the feed up at the first tick
+    at or after that time."""
+    epoch = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    phase = rng.uniform(0, tick_s)
+    polls = [phase]
+    while polls[-1] < until:
+        done = polls[-1] + rng.choice(processing)
+        due = polling.next_poll_after_success(epoch + timedelta(seconds=done), interval_s, None,
+                                              min_s=policy.min_interval_s, max_s=policy.max_interval_s, rng=rng,
+                                              tick_s=policy.tick_s)
+        due_s = (due - epoch).total_seconds()
+        ticks = -(-(due_s - phase) // tick_s)  # ceil: the first tick at or after the due time
+        polls.append(phase + ticks * tick_s)
+    return polls
 
 
 # --------------------------------------------------------------------------------------------------
